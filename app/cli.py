@@ -1,0 +1,153 @@
+"""`mlvajra`: train, verify and serve one artifact."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from app.artifact import ArtifactError, read_manifest, verify_files
+
+cli = typer.Typer(
+    help="Put one trained scikit-learn pipeline into production.", no_args_is_help=True
+)
+
+GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+@cli.command()
+def train(
+    data: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet file; default: built-in penguins.")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Column to predict (needed with --data).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Model name; default: penguins or file stem.")
+    ] = None,
+    models_root: Annotated[Path, typer.Option(help="Where <name>/<version>/ go.")] = Path("models"),
+    version: Annotated[
+        str | None, typer.Option(help="Version folder; default: next integer.")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="classification or regression.")] = None,
+    metric: Annotated[str | None, typer.Option(help="f1_macro, accuracy, rmse, mae or r2.")] = None,
+    drop: Annotated[
+        list[str] | None, typer.Option(help="Column to leave out (repeatable).")
+    ] = None,
+    categorical: Annotated[list[str] | None, typer.Option(help="Treat as categorical.")] = None,
+    numeric: Annotated[list[str] | None, typer.Option(help="Treat as numeric.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for the split, CV and model.")] = 42,
+    parity_tolerance: Annotated[float, typer.Option(help="Max |sklearn - onnxruntime|.")] = 1e-6,
+    allow_worse_than_baseline: Annotated[
+        bool, typer.Option(help="Keep a model that does not beat the baseline.")
+    ] = False,
+) -> None:
+    """Train, evaluate against a baseline, export ONNX (+ joblib) and write the manifest."""
+    from app.training.datasets import DatasetError
+    from app.training.evaluate import EvaluationError
+    from app.training.trainer import TrainOptions
+    from app.training.trainer import train as run_training
+
+    if task not in (None, "classification", "regression"):
+        raise _fail("--task must be classification or regression")
+    task_value: Literal["classification", "regression"] | None = task  # type: ignore[assignment]
+    options = TrainOptions(
+        data=data,
+        target=target,
+        name=name,
+        models_root=models_root,
+        version=version,
+        task=task_value,
+        metric=metric,
+        drop=drop or [],
+        categorical=categorical or [],
+        numeric=numeric or [],
+        seed=seed,
+        parity_tolerance=parity_tolerance,
+        allow_worse_than_baseline=allow_worse_than_baseline,
+    )
+    try:
+        folder = run_training(options)
+    except (DatasetError, EvaluationError) as error:
+        raise _fail(str(error)) from None
+    manifest = read_manifest(folder)
+    typer.echo(f"wrote {folder}")
+    typer.echo(
+        f"  {manifest.metrics.name}: {manifest.metrics.value:.4f} "
+        f"(baseline {manifest.baseline_metrics.value:.4f}, cv {manifest.metrics.cv_mean:.4f})"
+    )
+    parity = manifest.parity
+    if parity is not None:
+        diff = parity.max_abs_probability_diff
+        if diff is None:
+            diff = parity.max_abs_value_diff
+        typer.echo(
+            f"  parity on {parity.rows} rows: max |delta| {diff:.3g}, passed={parity.passed}"
+        )
+    reason = f" ({manifest.format_reason})" if manifest.format_reason else ""
+    typer.echo(f"  format: {manifest.format}{reason}")
+
+
+@cli.command()
+def verify(
+    model_dir: Annotated[Path, typer.Argument(help="Artifact version folder.")],
+    data: Annotated[
+        Path | None, typer.Option(help="Rows to check parity on; default: the training data.")
+    ] = None,
+) -> None:
+    """Re-check every file's sha256 and the sklearn/onnxruntime parity; non-zero exit on failure."""
+    try:
+        manifest = read_manifest(model_dir)
+        verify_files(model_dir, manifest)
+    except ArtifactError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"hashes ok: {', '.join(sorted(manifest.files))}")
+    from app.training.verification import VerificationError, check_parity
+
+    try:
+        parity = check_parity(model_dir, manifest, data)
+    except VerificationError as error:
+        raise _fail(str(error)) from None
+    if parity is None:
+        typer.echo("no ONNX file: parity not applicable (format joblib)")
+        return
+    if not parity.passed:
+        raise _fail(parity.reason or "parity failed")
+    typer.echo(f"parity ok on {parity.rows} rows (tolerance {parity.tolerance:g})")
+
+
+@cli.command()
+def serve(
+    model_dir: Annotated[
+        Path | None, typer.Option(help="Artifact version folder (MLVAJRA_MODEL_DIR).")
+    ] = None,
+    host: Annotated[str, typer.Option(envvar="HOST", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="PORT", help="Port to bind.")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(envvar="MLVAJRA_WORKERS", help="Processes; default: one per CPU.")
+    ] = None,
+) -> None:
+    """Run gunicorn with uvicorn workers and the project's gunicorn.conf.py."""
+    if model_dir is not None:
+        os.environ["MLVAJRA_MODEL_DIR"] = str(model_dir)
+    os.environ["HOST"] = host
+    os.environ["PORT"] = str(port)
+    if workers is not None:
+        os.environ["MLVAJRA_WORKERS"] = str(workers)
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    # exec: gunicorn replaces this process, so signals from the terminal or a supervisor reach it.
+    os.execv(gunicorn, [gunicorn, "-c", str(GUNICORN_CONFIG), "app.main:app"])  # noqa: S606
+
+
+def main() -> None:
+    """Console entry point."""
+    cli()

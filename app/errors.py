@@ -1,0 +1,162 @@
+"""Error classes, the one JSON envelope, and the handler map that produces it everywhere."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from app.middleware import REQUEST_ID_SCOPE_KEY
+
+MAX_DETAILS = 100
+"""At most this many bad values are listed in one error; the message gives the full count."""
+
+logger = logging.getLogger("mlvajra")
+
+
+class ServiceError(Exception):
+    """An error with its HTTP status, a stable code and details safe to show a client."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = list(details)
+
+
+class MalformedJSONError(ServiceError):
+    """The body is not JSON."""
+
+    status_code = 400
+    code = "malformed_json"
+
+
+class PayloadTooLargeError(ServiceError):
+    """Too many instances, or too many bytes."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ServiceError):
+    """The body is not declared as JSON."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class InvalidInstancesError(ServiceError):
+    """The JSON parsed but records do not match the model's inputs."""
+
+    status_code = 422
+    code = "invalid_instances"
+
+    def __init__(
+        self,
+        message: str,
+        details: Sequence[dict[str, Any]] = (),
+        field_counts: Mapping[str, int] | None = None,
+    ) -> None:
+        super().__init__(message, details)
+        self.field_counts = dict(field_counts or {})
+
+
+class NotReadyError(ServiceError):
+    """The model is not loaded yet, or the worker is draining."""
+
+    status_code = 503
+    code = "not_ready"
+
+
+class InferenceError(ServiceError):
+    """The model raised on valid input; details are in the log, not the response."""
+
+    status_code = 500
+    code = "inference_failed"
+
+
+def error_body(
+    code: str,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    request_id: str | None = None,
+) -> bytes:
+    """The envelope `{"error": {...}}` as JSON bytes."""
+    error: dict[str, Any] = {"code": code, "message": message, "details": list(details)}
+    if request_id:
+        error["request_id"] = request_id
+    return orjson.dumps({"error": error})
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    request: Request | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """A JSON error response in the one envelope."""
+    request_id = request.scope.get(REQUEST_ID_SCOPE_KEY) if request is not None else None
+    return Response(
+        error_body(code, message, details, request_id),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+_HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    503: "not_ready",
+}
+
+
+async def _service_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServiceError)
+    return error_response(error.status_code, error.code, error.message, error.details, request)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    code = _HTTP_CODES.get(error.status_code, "http_error")
+    message = error.detail if isinstance(error.detail, str) else code.replace("_", " ")
+    return error_response(error.status_code, code, message, (), request, error.headers)
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    details = [
+        {"row": None, "field": ".".join(str(p) for p in e["loc"][1:]) or None, "message": e["msg"]}
+        for e in error.errors()[:MAX_DETAILS]
+    ]
+    return error_response(422, "invalid_request", "the request is not valid", details, request)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> Response:
+    logger.exception(
+        "unhandled error", extra={"request_id": request.scope.get(REQUEST_ID_SCOPE_KEY)}
+    )
+    message = "internal error"
+    if getattr(request.app.state, "expose_errors", False):
+        message = f"{type(error).__name__}: {error}"
+    return error_response(500, "internal_error", message, (), request)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error path of the app answers in the envelope, internals hidden."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

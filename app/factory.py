@@ -1,0 +1,104 @@
+"""`create_app(settings)`: lifespan, routes, error handlers, middleware."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.artifact import ArtifactError, file_for, load_runner, read_manifest
+from app.config import Settings
+from app.deps import ServiceState
+from app.errors import install_error_handlers
+from app.metrics import MODEL_INFO
+from app.middleware import RequestContextMiddleware
+from app.predictor import Predictor
+from app.routes import router
+from app.schemas import build_record_model, build_request_model
+
+logger = logging.getLogger("mlvajra")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for the artifact in `settings.model_dir` (read now, loaded in lifespan)."""
+    settings = settings or Settings()
+    manifest = read_manifest(settings.model_dir)
+    model_format = settings.model_format or manifest.format
+    if file_for(model_format) not in manifest.files:
+        raise ArtifactError(f"{settings.model_dir} has no {model_format} model in its manifest")
+    state = ServiceState(settings=settings, manifest=manifest, model_format=model_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here, in each worker after the fork: onnxruntime sessions must not cross a fork.
+        runner = load_runner(settings.model_dir, manifest, model_format, settings.onnx_threads)
+        predictor = Predictor(manifest, runner, settings.max_instances)
+        predictor.warm_up()
+        MODEL_INFO.labels(
+            manifest.name, manifest.version, model_format, manifest.sha256(model_format)
+        ).set(1)
+        state.predictor = predictor
+        _drain_on_sigterm(state)
+        logger.info("model %s/%s (%s) ready", manifest.name, manifest.version, model_format)
+        yield
+        state.draining = True
+
+    app = FastAPI(
+        title=f"mlvajra: {manifest.name}",
+        version=manifest.version,
+        description=f"Serves {manifest.name} version {manifest.version} ({manifest.task}).",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs else None,
+        redoc_url=None,
+    )
+    app.state.service = state
+    app.state.expose_errors = settings.expose_errors
+    app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, model_version=manifest.version)
+    record_model = build_record_model(manifest.inputs)
+    _document_request_body(app, build_request_model(record_model, settings.max_instances))
+    return app
+
+
+def _document_request_body(app: FastAPI, request_model: Any) -> None:
+    """Put the generated PredictRequest (the model's real fields) into the OpenAPI schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            body = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body.pop("$defs", {}))
+            components["PredictRequest"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drain_on_sigterm(state: ServiceState) -> None:
+    """Mark the worker as draining (/ready -> 503) before the server's own SIGTERM handling."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # in-process test clients run the app off the main thread; no signals there
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        state.draining = True
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle)

@@ -1,0 +1,200 @@
+"""Validate records, run the model, shape the answers: shared by the API and the batch CLI."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from app.artifact import MISSING_CATEGORY, Manifest, ModelRunner
+from app.errors import (
+    MAX_DETAILS,
+    InvalidInstancesError,
+    MalformedJSONError,
+    PayloadTooLargeError,
+)
+from app.schemas import build_record_model, build_request_model
+
+UNKNOWN_FIELD = "<unknown>"
+"""Metric label for fields the model does not have (client-chosen names must not become labels)."""
+RECORD = "<record>"
+"""Metric label for a record that is not an object at all."""
+
+_MESSAGES = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+    "finite_number": "must be a finite number (not NaN or Infinity)",
+    "float_type": "must be a number",
+    "int_type": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be a boolean",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "list_type": "must be a list of records",
+    "too_short": "must hold at least one record",
+}
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Raw model output for a batch: labels (or values) and class probabilities."""
+
+    labels: npt.NDArray[Any]
+    probabilities: npt.NDArray[Any] | None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid value: row index, field name (or None for the whole record), reason."""
+
+    row: int | None
+    field: str | None
+    message: str
+
+    def as_detail(self) -> dict[str, Any]:
+        """The envelope's `details` entry."""
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+class Predictor:
+    """One loaded artifact: strict validation, columnar model input, typed predictions."""
+
+    def __init__(self, manifest: Manifest, runner: ModelRunner, max_instances: int) -> None:
+        self.manifest = manifest
+        self.max_instances = max_instances
+        self.record_model = build_record_model(manifest.inputs)
+        self.request_model = build_request_model(self.record_model, max_instances)
+        self._runner = runner
+        self._fields = [(spec, f"f{index}") for index, spec in enumerate(manifest.inputs)]
+        self._field_names = {spec.name for spec in manifest.inputs}
+        self._classes = [str(label) for label in manifest.classes or []]
+
+    def parse_request(self, body: bytes) -> list[BaseModel]:
+        """Parse and validate a /predict body; raise a `ServiceError` naming every bad place."""
+        try:
+            request = self.request_model.model_validate_json(body)
+        except ValidationError as error:
+            raise self._request_error(
+                error.errors(include_input=False, include_url=False)
+            ) from None
+        instances: list[BaseModel] = request.instances  # type: ignore[attr-defined]
+        return instances
+
+    def validate_rows(
+        self, rows: Sequence[Any]
+    ) -> tuple[list[BaseModel], list[int], list[Problem]]:
+        """Validate each row alone: (valid records, their row indexes, problems of the others)."""
+        records: list[BaseModel] = []
+        kept: list[int] = []
+        problems: list[Problem] = []
+        for index, row in enumerate(rows):
+            try:
+                records.append(self.record_model.model_validate(row))
+                kept.append(index)
+            except ValidationError as error:
+                for item in error.errors(include_input=False, include_url=False):
+                    problems.append(self._problem(("instances", index, *item["loc"]), item))
+        return records, kept, problems
+
+    def columns(self, records: Sequence[BaseModel]) -> dict[str, npt.NDArray[Any]]:
+        """One (rows, 1) array per input: float64 numbers (null -> NaN), text (null -> marker)."""
+        columns: dict[str, npt.NDArray[Any]] = {}
+        for spec, attribute in self._fields:
+            values = [getattr(record, attribute) for record in records]
+            if spec.type == "string":
+                array = np.array(
+                    [MISSING_CATEGORY if value is None else value for value in values],
+                    dtype=object,
+                )
+            else:
+                # None becomes NaN here, which the pipeline's imputer fills.
+                array = np.array(values, dtype=np.float64)
+            columns[spec.name] = array.reshape(-1, 1)
+        return columns
+
+    def run(self, records: Sequence[BaseModel]) -> Predictions:
+        """Score validated records."""
+        labels, probabilities = self._runner.run(self.columns(records))
+        return Predictions(labels=labels, probabilities=probabilities)
+
+    def prediction_objects(self, predictions: Predictions) -> list[dict[str, Any]]:
+        """The API's per-record answers, in order."""
+        if predictions.probabilities is None:
+            return [{"value": value} for value in predictions.labels.astype(np.float64).tolist()]
+        classes = self._classes
+        return [
+            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+            for label, row in zip(
+                predictions.labels.tolist(), predictions.probabilities, strict=True
+            )
+        ]
+
+    def predict_json(self, body: bytes) -> tuple[bytes, Predictions]:
+        """A /predict body in, the response body out (and the raw predictions for metrics)."""
+        predictions = self.run(self.parse_request(body))
+        payload = {
+            "model": {"name": self.manifest.name, "version": self.manifest.version},
+            "predictions": self.prediction_objects(predictions),
+        }
+        # OPT_SERIALIZE_NUMPY writes float32 values at float32 precision (0.98, not 0.98000001907).
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), predictions
+
+    def warm_up(self) -> None:
+        """Run one synthetic record through the whole path, so the first request is not slow."""
+        record: dict[str, Any] = {}
+        for spec in self.manifest.inputs:
+            if spec.type == "string":
+                record[spec.name] = (spec.categories or ["warm-up"])[0]
+            elif spec.type == "boolean":
+                record[spec.name] = False
+            else:
+                record[spec.name] = 0
+        self.predict_json(orjson.dumps({"instances": [record]}))
+
+    def _request_error(self, errors: list[ErrorDetails]) -> Exception:
+        if any(item["type"] == "json_invalid" for item in errors):
+            return MalformedJSONError("the body is not valid JSON")
+        if any(item["loc"] == ("instances",) and item["type"] == "too_long" for item in errors):
+            return PayloadTooLargeError(
+                f"too many instances: at most {self.max_instances} per request"
+            )
+        problems = [self._problem(item["loc"], item) for item in errors]
+        rows = {problem.row for problem in problems if problem.row is not None}
+        message = (
+            f"{len(problems)} invalid value(s) in {len(rows)} record(s)"
+            if rows
+            else 'the body must be {"instances": [record, ...]}'
+        )
+        return InvalidInstancesError(
+            message,
+            [problem.as_detail() for problem in problems[:MAX_DETAILS]],
+            self._field_counts(problems),
+        )
+
+    def _problem(self, loc: tuple[int | str, ...], item: ErrorDetails) -> Problem:
+        """Map a pydantic location (`instances`, row, field) to row and field."""
+        message = _MESSAGES.get(item["type"], item["msg"])
+        if len(loc) >= 2 and loc[0] == "instances" and isinstance(loc[1], int):
+            field = str(loc[2]) if len(loc) > 2 else None
+            return Problem(row=loc[1], field=field, message=message)
+        return Problem(row=None, field=".".join(str(part) for part in loc) or None, message=message)
+
+    def _field_counts(self, problems: Sequence[Problem]) -> Counter[str]:
+        """Bad values per field, client-chosen names folded into one label (bounded cardinality)."""
+        counts: Counter[str] = Counter()
+        for problem in problems:
+            if problem.row is None:
+                continue
+            if problem.field is None:
+                counts[RECORD] += 1
+            else:
+                known = problem.field in self._field_names
+                counts[problem.field if known else UNKNOWN_FIELD] += 1
+        return counts

@@ -1,0 +1,75 @@
+"""gunicorn settings for mlvajra: `gunicorn -c gunicorn.conf.py app.main:app`.
+
+Everything comes from the environment so the container, `mlvajra serve` and `make run` share it.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+# Multiprocess metrics: the directory must be in the environment before any worker imports
+# prometheus_client. The master sets it here, once, before forking.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlvajra-metrics-")
+
+_cpus = os.cpu_count() or 1
+_host = os.environ.get("HOST", "127.0.0.1")
+bind = os.environ.get("MLVAJRA_BIND", f"{_host}:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("MLVAJRA_WORKERS") or _cpus)
+worker_class = "uvicorn_worker.UvicornWorker"
+# onnxruntime threads per worker so that workers x threads <= CPUs.
+os.environ.setdefault("MLVAJRA_ONNX_THREADS", str(max(1, _cpus // workers)))
+
+# Timeouts ordered for a proxy in front: nginx's upstream keepalive_timeout (60 s) is shorter than
+# ours, so nginx never reuses a socket gunicorn already closed; nginx's proxy_read_timeout (10 s)
+# is shorter than graceful_timeout (20 s), which is shorter than the container stop grace (30 s).
+keepalive = 75
+timeout = 30
+graceful_timeout = 20
+# No preload: onnxruntime sessions must be created after fork (PITFALLS.md). No max_requests:
+# recycled workers leave metric files behind and no leak has been measured.
+preload_app = False
+reuse_port = True
+# gunicorn 27 opens a control socket at a fixed path: two colors on one host would collide.
+control_socket_disable = True
+accesslog = None
+loglevel = os.environ.get("MLVAJRA_LOG_LEVEL", "info")
+proc_name = "mlvajra"
+
+
+def _logconfig():
+    from app.logs import logging_config
+
+    return logging_config(loglevel)
+
+
+logconfig_dict = _logconfig()
+
+
+def on_starting(server):
+    """Master, before forking: empty the metrics folder and refuse a bad artifact in one line."""
+    # Only the files prometheus_client writes, never the folder: a mistyped path must not
+    # delete anything else.
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+
+    from app.artifact import ArtifactError, read_manifest, verify_files  # no prometheus import
+    from app.config import Settings
+
+    settings = Settings()
+    try:
+        manifest = read_manifest(settings.model_dir)
+        verify_files(settings.model_dir, manifest)
+    except ArtifactError as error:
+        server.log.error("refusing to start: %s", error)
+        sys.exit(1)
+
+
+def child_exit(server, worker):
+    """A worker is gone: drop its live gauges from the aggregate."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

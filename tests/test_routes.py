@@ -1,0 +1,275 @@
+"""The HTTP API in process: contract, strict validation, errors in one envelope, headers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from app.factory import create_app
+from app.predictor import Predictor
+from tests.conftest import REFERENCE_ROWS
+
+
+def _post(client: TestClient, body: Any, **headers: str) -> Any:
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return client.post(
+        "/predict", content=content, headers={"content-type": "application/json", **headers}
+    )
+
+
+def _error(response: Any) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}
+    assert {"code", "message", "details"} <= set(body["error"])
+    return dict(body["error"])
+
+
+def test_reference_rows_predict_their_species(client: TestClient) -> None:
+    response = _post(client, {"instances": [row for row, _ in REFERENCE_ROWS]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == {"name": "penguins", "version": "1"}
+    assert [p["label"] for p in body["predictions"]] == [label for _, label in REFERENCE_ROWS]
+    for prediction in body["predictions"]:
+        probabilities = prediction["probabilities"]
+        assert list(probabilities) == ["Adelie", "Chinstrap", "Gentoo"]
+        assert abs(sum(probabilities.values()) - 1.0) < 1e-5
+        assert max(probabilities, key=probabilities.get) == prediction["label"]
+
+
+def test_predictions_keep_request_order(client: TestClient) -> None:
+    rows = [row for row, _ in REFERENCE_ROWS] * 5
+    labels = [p["label"] for p in _post(client, {"instances": rows[::-1]}).json()["predictions"]]
+    assert labels == [label for _, label in REFERENCE_ROWS * 5][::-1]
+
+
+def test_null_where_nullable_and_unknown_category_are_accepted(
+    client: TestClient, record: dict[str, Any]
+) -> None:
+    record.update(sex=None, bill_length_mm=None, island="Atlantis")
+    response = _post(client, {"instances": [record]})
+    assert response.status_code == 200
+    assert response.json()["predictions"][0]["label"] in {"Adelie", "Chinstrap", "Gentoo"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("bill_length_mm", "39.1", "must be a number"),
+        ("bill_length_mm", True, "must be a number"),
+        ("year", 2007.5, "must be an integer"),
+        ("year", "2007", "must be an integer"),
+        ("island", 3, "must be a string"),
+        ("island", False, "must be a string"),
+        ("island", None, "must be a string"),
+        ("year", None, "must be an integer"),
+        ("bill_length_mm", [1.0], "must be a number"),
+    ],
+)
+def test_wrong_types_are_422_naming_row_and_field(
+    client: TestClient, record: dict[str, Any], field: str, value: Any, message: str
+) -> None:
+    record[field] = value
+    response = _post(client, {"instances": [dict(REFERENCE_ROWS[1][0]), record]})
+    assert response.status_code == 422
+    error = _error(response)
+    assert error["code"] == "invalid_instances"
+    assert error["details"] == [{"row": 1, "field": field, "message": message}]
+
+
+@pytest.mark.parametrize("token", [b"NaN", b"Infinity", b"-Infinity", b"1e400"])
+def test_non_finite_numbers_are_rejected(client: TestClient, token: bytes) -> None:
+    row = orjson.dumps(REFERENCE_ROWS[0][0]).replace(b"39.1", token)
+    response = _post(client, b'{"instances": [' + row + b"]}")
+    assert response.status_code == 422
+    assert _error(response)["details"] == [
+        {
+            "row": 0,
+            "field": "bill_length_mm",
+            "message": "must be a finite number (not NaN or Infinity)",
+        }
+    ]
+
+
+def test_missing_and_unknown_fields_are_listed(client: TestClient, record: dict[str, Any]) -> None:
+    del record["sex"]
+    record["beak_colour"] = "orange"
+    response = _post(client, {"instances": [record]})
+    assert response.status_code == 422
+    details = _error(response)["details"]
+    assert {(d["row"], d["field"], d["message"]) for d in details} == {
+        (0, "sex", "required field is missing"),
+        (0, "beak_colour", "unknown field"),
+    }
+
+
+def test_every_bad_row_is_listed_and_values_never_echoed(client: TestClient) -> None:
+    private_value = "s3cr3t-value"
+    rows = [dict(REFERENCE_ROWS[0][0], island=7, bill_depth_mm=private_value) for _ in range(3)]
+    response = _post(client, {"instances": rows})
+    assert response.status_code == 422
+    error = _error(response)
+    assert error["message"] == "6 invalid value(s) in 3 record(s)"
+    assert {d["row"] for d in error["details"]} == {0, 1, 2}
+    assert private_value not in response.text
+
+
+def test_details_are_capped(client: TestClient, record: dict[str, Any]) -> None:
+    rows = [dict(record, island=1, sex=2) for _ in range(80)]
+    error = _error(_post(client, {"instances": rows}))
+    assert error["message"] == "160 invalid value(s) in 80 record(s)"
+    assert len(error["details"]) == 100
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "malformed_json"),
+        (b"", 400, "malformed_json"),
+        (b"[]", 422, "invalid_instances"),
+        (b"{}", 422, "invalid_instances"),
+        (b'{"instances": []}', 422, "invalid_instances"),
+        (b'{"instances": {}}', 422, "invalid_instances"),
+        (b'{"instances": [1, "x"]}', 422, "invalid_instances"),
+        (b'{"instances": [], "extra": 1}', 422, "invalid_instances"),
+    ],
+)
+def test_malformed_bodies(client: TestClient, body: bytes, status: int, code: str) -> None:
+    response = _post(client, body)
+    assert response.status_code == status
+    assert _error(response)["code"] == code
+
+
+def test_too_many_instances_is_413(artifact_dir: Path, record: dict[str, Any]) -> None:
+    with TestClient(create_app(Settings(model_dir=artifact_dir, max_instances=3))) as client:
+        assert _post(client, {"instances": [record] * 3}).status_code == 200
+        response = _post(client, {"instances": [record] * 4})
+    assert response.status_code == 413
+    assert "at most 3" in _error(response)["message"]
+
+
+def test_body_over_the_limit_is_413(artifact_dir: Path, record: dict[str, Any]) -> None:
+    with TestClient(create_app(Settings(model_dir=artifact_dir, max_body_bytes=2048))) as client:
+        response = _post(client, {"instances": [record] * 20})
+    assert response.status_code == 413
+    assert _error(response)["code"] == "payload_too_large"
+
+
+def test_content_type_must_be_json(client: TestClient, record: dict[str, Any]) -> None:
+    body = orjson.dumps({"instances": [record]})
+    response = client.post("/predict", content=body, headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+    assert _error(response)["code"] == "unsupported_media_type"
+    assert client.post("/predict", content=body).status_code == 415
+
+
+def test_request_id_is_echoed_or_generated(client: TestClient, record: dict[str, Any]) -> None:
+    echoed = _post(client, {"instances": [record]}, **{"x-request-id": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    assert echoed.headers["x-model-version"] == "1"
+    generated = client.get("/health")
+    assert len(generated.headers["x-request-id"]) == 32
+    unsafe = client.get("/health", headers={"x-request-id": "bad id\twith spaces"})
+    assert unsafe.headers["x-request-id"] != "bad id\twith spaces"
+    error = _post(client, b"{", **{"x-request-id": "req-7"})
+    assert _error(error)["request_id"] == "req-7"
+
+
+def test_health_ready_version(client: TestClient, artifact_dir: Path) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").json() == {"status": "ready"}
+    version = client.get("/version").json()
+    manifest = orjson.loads((artifact_dir / "manifest.json").read_bytes())
+    assert version["sha256"] == manifest["files"]["model.onnx"]
+    assert (version["name"], version["version"], version["format"]) == ("penguins", "1", "onnx")
+    assert version["metrics"]["name"] == "f1_macro"
+    assert version["library_versions"]["onnxruntime"]
+
+
+def test_unknown_route_and_method_use_the_envelope(client: TestClient) -> None:
+    assert _error(client.get("/nope"))["code"] == "not_found"
+    assert _error(client.get("/predict"))["code"] == "method_not_allowed"
+
+
+def test_openapi_shows_the_model_fields(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    record = schema["components"]["schemas"]["Record"]
+    assert record["additionalProperties"] is False
+    assert set(record["required"]) == set(REFERENCE_ROWS[0][0])
+    assert record["properties"]["year"]["type"] == "integer"
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"]["$ref"] == "#/components/schemas/PredictRequest"
+    assert client.get("/docs").status_code == 200
+
+
+def test_docs_can_be_switched_off(artifact_dir: Path) -> None:
+    with TestClient(create_app(Settings(model_dir=artifact_dir, docs=False))) as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/openapi.json").status_code == 404
+
+
+def test_joblib_format_serves_the_same_answers(artifact_dir: Path) -> None:
+    rows = [row for row, _ in REFERENCE_ROWS] + [dict(REFERENCE_ROWS[0][0], sex=None)]
+    settings = Settings(model_dir=artifact_dir, model_format="joblib")
+    with TestClient(create_app(settings)) as client:
+        joblib_body = _post(client, {"instances": rows}).json()
+        assert client.get("/version").json()["format"] == "joblib"
+    with TestClient(create_app(Settings(model_dir=artifact_dir))) as client:
+        onnx_body = _post(client, {"instances": rows}).json()
+    assert [p["label"] for p in joblib_body["predictions"]] == [
+        p["label"] for p in onnx_body["predictions"]
+    ]
+    for ours, theirs in zip(joblib_body["predictions"], onnx_body["predictions"], strict=True):
+        for name, value in ours["probabilities"].items():
+            assert abs(value - theirs["probabilities"][name]) <= 1e-6
+
+
+def test_metrics_count_requests_predictions_and_invalid_fields(
+    client: TestClient, record: dict[str, Any]
+) -> None:
+    def value(text: str, sample: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(sample + " ")]
+        return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+    before = client.get("/metrics").text
+    _post(client, {"instances": [record, record]})
+    _post(client, {"instances": [dict(record, year="x", colour=1)]})
+    after = client.get("/metrics").text
+    ok = 'mlvajra_requests_total{endpoint="/predict",status="200"}'
+    bad = 'mlvajra_requests_total{endpoint="/predict",status="422"}'
+    adelie = 'mlvajra_predictions_total{label="Adelie"}'
+    year = 'mlvajra_invalid_instances_total{field="year"}'
+    unknown = 'mlvajra_invalid_instances_total{field="<unknown>"}'
+    for sample, grew in [(ok, 1), (bad, 1), (adelie, 2), (year, 1), (unknown, 1)]:
+        assert value(after, sample) - value(before, sample) == grew, sample
+    assert "mlvajra_model_info{" in after
+
+
+class _ExplodingRunner:
+    """A model that fails on every call, like a corrupted graph would."""
+
+    def run(self, columns: Any) -> Any:
+        raise RuntimeError("internal detail: /secret/path segfault")
+
+
+def test_inference_failure_is_500_in_the_envelope_and_the_app_keeps_serving(
+    artifact_dir: Path, record: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Settings(model_dir=artifact_dir))
+    with TestClient(app) as client:
+        working = app.state.service.predictor
+        app.state.service.predictor = Predictor(working.manifest, _ExplodingRunner(), 10)
+        response = _post(client, {"instances": [record]}, **{"x-request-id": "boom-1"})
+        assert response.status_code == 500
+        error = _error(response)
+        assert error["code"] == "inference_failed"
+        assert error["request_id"] == "boom-1"
+        assert "secret" not in response.text
+        assert "RuntimeError" in caplog.text
+        app.state.service.predictor = working
+        assert _post(client, {"instances": [record]}).status_code == 200
