@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
 
 from app.artifact import ArtifactError, file_for, load_runner, read_manifest
 from app.config import Settings
@@ -21,7 +22,7 @@ from app.metrics import MODEL_INFO
 from app.middleware import RequestContextMiddleware
 from app.predictor import Predictor
 from app.routes import router
-from app.schemas import build_record_model, build_request_model
+from app.schemas import build_record_type, build_request_type
 
 logger = logging.getLogger("mlvajra")
 
@@ -64,12 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, model_version=manifest.version)
-    record_model = build_record_model(manifest.inputs)
-    _document_request_body(app, build_request_model(record_model, settings.max_instances))
+    request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)
+    _document_request_body(app, TypeAdapter(request_type))
     return app
 
 
-def _document_request_body(app: FastAPI, request_model: Any) -> None:
+def _document_request_body(app: FastAPI, request_adapter: TypeAdapter[Any]) -> None:
     """Put the generated PredictRequest (the model's real fields) into the OpenAPI schema."""
 
     def openapi() -> dict[str, Any]:
@@ -80,7 +81,7 @@ def _document_request_body(app: FastAPI, request_model: Any) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            body = request_model.model_json_schema(ref_template="#/components/schemas/{model}")
+            body = request_adapter.json_schema(ref_template="#/components/schemas/{model}")
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(body.pop("$defs", {}))
             components["PredictRequest"] = body

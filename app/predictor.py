@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from app.artifact import MISSING_CATEGORY, Manifest, ModelRunner
@@ -20,7 +20,7 @@ from app.errors import (
     MalformedJSONError,
     PayloadTooLargeError,
 )
-from app.schemas import build_record_model, build_request_model
+from app.schemas import build_record_type, build_request_type
 
 UNKNOWN_FIELD = "<unknown>"
 """Metric label for fields the model does not have (client-chosen names must not become labels)."""
@@ -69,45 +69,45 @@ class Predictor:
     def __init__(self, manifest: Manifest, runner: ModelRunner, max_instances: int) -> None:
         self.manifest = manifest
         self.max_instances = max_instances
-        self.record_model = build_record_model(manifest.inputs)
-        self.request_model = build_request_model(self.record_model, max_instances)
+        record_type = build_record_type(manifest.inputs)
+        self.record_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(record_type)
+        self.request_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(
+            build_request_type(record_type, max_instances)
+        )
         self._runner = runner
-        self._fields = [(spec, f"f{index}") for index, spec in enumerate(manifest.inputs)]
         self._field_names = {spec.name for spec in manifest.inputs}
         self._classes = [str(label) for label in manifest.classes or []]
 
-    def parse_request(self, body: bytes) -> list[BaseModel]:
+    def parse_request(self, body: bytes) -> list[dict[str, Any]]:
         """Parse and validate a /predict body; raise a `ServiceError` naming every bad place."""
         try:
-            request = self.request_model.model_validate_json(body)
+            instances: list[dict[str, Any]] = self.request_adapter.validate_json(body)["instances"]
         except ValidationError as error:
-            raise self._request_error(
-                error.errors(include_input=False, include_url=False)
-            ) from None
-        instances: list[BaseModel] = request.instances  # type: ignore[attr-defined]
+            problems = error.errors(include_input=False, include_url=False)
+            raise self._request_error(problems) from None
         return instances
 
     def validate_rows(
         self, rows: Sequence[Any]
-    ) -> tuple[list[BaseModel], list[int], list[Problem]]:
+    ) -> tuple[list[dict[str, Any]], list[int], list[Problem]]:
         """Validate each row alone: (valid records, their row indexes, problems of the others)."""
-        records: list[BaseModel] = []
+        records: list[dict[str, Any]] = []
         kept: list[int] = []
         problems: list[Problem] = []
         for index, row in enumerate(rows):
             try:
-                records.append(self.record_model.model_validate(row))
+                records.append(self.record_adapter.validate_python(row))
                 kept.append(index)
             except ValidationError as error:
                 for item in error.errors(include_input=False, include_url=False):
                     problems.append(self._problem(("instances", index, *item["loc"]), item))
         return records, kept, problems
 
-    def columns(self, records: Sequence[BaseModel]) -> dict[str, npt.NDArray[Any]]:
+    def columns(self, records: Sequence[dict[str, Any]]) -> dict[str, npt.NDArray[Any]]:
         """One (rows, 1) array per input: float64 numbers (null -> NaN), text (null -> marker)."""
         columns: dict[str, npt.NDArray[Any]] = {}
-        for spec, attribute in self._fields:
-            values = [getattr(record, attribute) for record in records]
+        for spec in self.manifest.inputs:
+            values = [record[spec.name] for record in records]
             if spec.type == "string":
                 array = np.array(
                     [MISSING_CATEGORY if value is None else value for value in values],
@@ -119,7 +119,7 @@ class Predictor:
             columns[spec.name] = array.reshape(-1, 1)
         return columns
 
-    def run(self, records: Sequence[BaseModel]) -> Predictions:
+    def run(self, records: Sequence[dict[str, Any]]) -> Predictions:
         """Score validated records."""
         labels, probabilities = self._runner.run(self.columns(records))
         return Predictions(labels=labels, probabilities=probabilities)

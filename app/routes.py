@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.deps import PredictorDep, StateDep
+from app.deps import service_state
 from app.errors import (
     InferenceError,
     InvalidInstancesError,
@@ -78,8 +78,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
         }
     },
 )
-async def predict(request: Request, predictor: PredictorDep, state: StateDep) -> Response:
+async def predict(request: Request) -> Response:
     """Score records: one prediction per instance, in request order."""
+    state = service_state(request)
+    predictor = state.loaded_predictor()
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as Content-Type: application/json")
@@ -101,8 +103,7 @@ async def predict(request: Request, predictor: PredictorDep, state: StateDep) ->
     INFERENCE_DURATION.observe(time.perf_counter() - started)
     INSTANCES.observe(len(predictions.labels))
     if predictions.probabilities is not None:
-        labels, counts = np.unique(predictions.labels, return_counts=True)
-        for label, count in zip(labels.tolist(), counts.tolist(), strict=True):
+        for label, count in Counter(predictions.labels.tolist()).items():
             PREDICTIONS.labels(str(label)).inc(count)
     return _json(payload)
 
@@ -114,8 +115,9 @@ async def read_health() -> Response:
 
 
 @router.get("/ready", response_model=StatusResponse, responses={503: _ERRORS[503]})
-async def read_ready(state: StateDep) -> Response:
+async def read_ready(request: Request) -> Response:
     """Readiness: 200 once the model is loaded and warmed up, 503 while starting or draining."""
+    state = service_state(request)
     if state.draining:
         raise NotReadyError("draining: this worker is shutting down")
     if state.predictor is None:
@@ -124,8 +126,9 @@ async def read_ready(state: StateDep) -> Response:
 
 
 @router.get("/version", response_model=VersionResponse)
-async def read_version(state: StateDep) -> VersionResponse:
+async def read_version(request: Request) -> VersionResponse:
     """What is being served: artifact identity, metrics and library versions."""
+    state = service_state(request)
     manifest = state.manifest
     return VersionResponse(
         name=manifest.name,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.types import StrictBool, StrictInt, StrictStr
+from typing_extensions import TypedDict
 
 from app.artifact import InputSpec
 
@@ -20,39 +21,36 @@ _TYPES: dict[str, Any] = {
 }
 
 
-def build_record_model(inputs: list[InputSpec]) -> type[BaseModel]:
-    """One strict pydantic model for a record: the manifest's fields, nothing else.
+def build_record_type(inputs: list[InputSpec]) -> type:
+    """A strict TypedDict for one record: the manifest's fields, all required, nothing else.
 
-    Attributes are `f0`, `f1`, ... with the real column names as aliases, so that a column
-    called `model_config` or `json` cannot collide with pydantic's own names.
+    A TypedDict rather than a model: validating into plain dicts is about twice as fast, and the
+    real column names are the keys, whatever they are.
     """
     fields: dict[str, Any] = {}
-    for index, spec in enumerate(inputs):
+    for spec in inputs:
         description = f"{spec.type}{', may be null' if spec.nullable else ''}"
         if spec.categories:
             description += f"; seen in training: {', '.join(spec.categories[:20])}"
             if len(spec.categories) > 20:
                 description += ", ..."
-        # Every field is required, nullable ones too: an omitted field is a mistake, not a null.
         annotation = _TYPES[spec.type]
+        # Nullable fields must still be present: an omitted field is a mistake, not a null.
         field_type = annotation | None if spec.nullable else annotation
-        fields[f"f{index}"] = (field_type, Field(alias=spec.name, description=description))
-    return create_model(
-        "Record",
-        __config__=ConfigDict(extra="forbid", strict=True, populate_by_name=False),
-        __doc__="One raw input record, keyed by the model's input names.",
-        **fields,
-    )
+        fields[spec.name] = Annotated[field_type, Field(description=description)]
+    Record = TypedDict("Record", fields)  # type: ignore[misc]
+    Record.__doc__ = "One raw input record, keyed by the model's input names."
+    Record.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
+    return Record
 
 
-def build_request_model(record_model: type[BaseModel], max_instances: int) -> type[BaseModel]:
+def build_request_type(record_type: type, max_instances: int) -> type:
     """The /predict body: 1..max_instances records."""
-    return create_model(
-        "PredictRequest",
-        __config__=ConfigDict(extra="forbid", strict=True),
-        __doc__="Records to score, in the order the predictions come back.",
-        instances=(list[record_model], Field(min_length=1, max_length=max_instances)),  # type: ignore[valid-type]
-    )
+    instances = Annotated[list[record_type], Field(min_length=1, max_length=max_instances)]  # type: ignore[valid-type]
+    PredictRequest = TypedDict("PredictRequest", {"instances": instances})  # noqa: UP013
+    PredictRequest.__doc__ = "Records to score, in the order the predictions come back."
+    PredictRequest.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
+    return PredictRequest
 
 
 class ModelRef(BaseModel):

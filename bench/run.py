@@ -1,0 +1,285 @@
+"""`make bench`: mlvajra against a floor reference, in one run, with wrk on loopback.
+
+Starts each server in turn (the floor app, mlvajra under gunicorn, mlvajra behind nginx when
+available), measures cold start, c=1 and c=32 one-record throughput and latency, the latency of
+1,000-record requests, and resident memory; prints a table of figures and ratios to the floor and
+writes bench/results.md. Figures move 10-25 % between runs on these machines: compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import REFERENCE_ROWS  # noqa: E402
+from tests.topology.processes import free_port  # noqa: E402
+
+WORKERS = 2
+
+
+@dataclass
+class Server:
+    """A started server: its URL, its process tree, and how long it took to answer."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    cold_start_s: float
+    extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(total RSS of every process in MB, largest single worker in MB)."""
+        roots = [psutil.Process(p.pid) for p in [self.process, *self.extra]]
+        processes = roots + [child for root in roots for child in root.children(recursive=True)]
+        sizes = [p.memory_info().rss / 2**20 for p in processes]
+        return sum(sizes), max(sizes)
+
+
+@dataclass
+class Figures:
+    """What one server measured."""
+
+    name: str
+    c1_rps: float = 0.0
+    c1_p50_ms: float = 0.0
+    c32_rps: float = 0.0
+    c32_p99_ms: float = 0.0
+    batch_p50_ms: float = 0.0
+    cold_start_s: float = 0.0
+    rss_total_mb: float = 0.0
+    rss_worker_mb: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def _wait_first_prediction(url: str, body: bytes, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    headers = {"content-type": "application/json"}
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            if httpx.post(f"{url}/predict", content=body, headers=headers).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.01)
+    raise TimeoutError(f"{url} gave no prediction within 60 s")
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@contextmanager
+def _gunicorn(
+    name: str, command: list[str], env: dict[str, str], port: int, body: bytes, log: Path
+) -> Iterator[Server]:
+    started = time.monotonic()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_first_prediction(url, body, process)
+        yield Server(name, url, process, time.monotonic() - started)
+    finally:
+        _stop(process)
+
+
+def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
+    """The minimal FastAPI + onnxruntime app under gunicorn with 2 uvicorn workers."""
+    port = free_port()
+    command = [
+        str(BIN / "gunicorn"),
+        "-k",
+        "uvicorn_worker.UvicornWorker",
+        "-w",
+        str(WORKERS),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--keep-alive",
+        "75",
+        "bench.floor_app:app",
+    ]
+    env = {"FLOOR_MODEL_DIR": str(model_dir)}
+    return lambda: _gunicorn("floor", command, env, port, body, workdir / "floor.log")
+
+
+def mlvajra_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
+    """mlvajra exactly as deployed: gunicorn.conf.py, 2 workers."""
+    port = free_port()
+    command = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app"]
+    env = {
+        "MLVAJRA_MODEL_DIR": str(model_dir),
+        "PORT": str(port),
+        "MLVAJRA_WORKERS": str(WORKERS),
+        "MLVAJRA_LOG_LEVEL": "warning",
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+    }
+    return lambda: _gunicorn(
+        "mlvajra (gunicorn)", command, env, port, body, workdir / "mlvajra.log"
+    )
+
+
+def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+    """Run wrk with a POST body; return requests/s, p50 and p99 in ms, and error counts."""
+    command = [
+        "wrk",
+        "-t",
+        "1" if connections == 1 else "2",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "post.lua"),
+        f"{url}/predict",
+    ]
+    output = subprocess.run(
+        command,
+        env={**os.environ, "BENCH_BODY": str(body_file)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for percentile in ("50", "99"):
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        value, unit = float(match.group(1)), match.group(2)  # type: ignore[union-attr]
+        result[f"p{percentile}"] = value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:(.*)", output)
+    result["non_2xx"] = float(non_2xx.group(1)) if non_2xx else 0.0
+    result["socket_errors"] = (
+        float(sum(int(n) for n in re.findall(r"\d+", socket_errors.group(1))))
+        if socket_errors
+        else 0.0
+    )
+    return result
+
+
+def measure(
+    start: Callable[[], object], name: str, one: Path, thousand: Path, seconds: int
+) -> Figures:
+    """Every figure for one server."""
+    figures = Figures(name)
+    with start() as server:  # type: ignore[attr-defined]
+        figures.cold_start_s = server.cold_start_s
+        wrk(server.url, one, 4, 2)  # warm-up, not recorded
+        c1 = wrk(server.url, one, 1, seconds)
+        c32 = wrk(server.url, one, 32, seconds)
+        batch = wrk(server.url, thousand, 1, seconds)
+        figures.c1_rps, figures.c1_p50_ms = c1["rps"], c1["p50"]
+        figures.c32_rps, figures.c32_p99_ms = c32["rps"], c32["p99"]
+        figures.batch_p50_ms = batch["p50"]
+        figures.rss_total_mb, figures.rss_worker_mb = server.rss_mb()
+        for label, run in (("c=1", c1), ("c=32", c32), ("1,000 records", batch)):
+            if run["non_2xx"] or run["socket_errors"]:
+                figures.errors.append(
+                    f"{label}: {run['non_2xx']:.0f} non-2xx, "
+                    f"{run['socket_errors']:.0f} socket errors"
+                )
+    return figures
+
+
+def _cell(value: float, base: float | None, digits: int = 2) -> str:
+    """A figure, with its ratio to the floor unless it is the floor's own."""
+    ratio = "" if base is None else f" ({value / base:.2f}x)" if base else " (-)"
+    return f"{value:,.{digits}f}{ratio}"
+
+
+def table(rows: list[Figures]) -> str:
+    """Markdown table: figures, and the ratio to the floor in parentheses."""
+    floor = rows[0]
+    lines = [
+        "| server | c=1 req/s | c=1 p50 ms | c=32 req/s | c=32 p99 ms | 1,000-record p50 ms "
+        "| cold start s | RSS MB total (largest process) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        base = None if row is floor else floor
+        cells = [
+            _cell(row.c1_rps, base and base.c1_rps, 0),
+            _cell(row.c1_p50_ms, base and base.c1_p50_ms),
+            _cell(row.c32_rps, base and base.c32_rps, 0),
+            _cell(row.c32_p99_ms, base and base.c32_p99_ms),
+            _cell(row.batch_p50_ms, base and base.batch_p50_ms),
+            _cell(row.cold_start_s, base and base.cold_start_s),
+            f"{row.rss_total_mb:.0f} ({row.rss_worker_mb:.0f})",
+        ]
+        lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse arguments, run every server, print and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "penguins" / "1")
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    model_dir = args.model_dir.resolve()
+    with tempfile.TemporaryDirectory(prefix="mlvajra-bench-") as temp:
+        workdir = Path(temp)
+        one_body = json.dumps({"instances": [REFERENCE_ROWS[0][0]]}).encode()
+        one = workdir / "one.json"
+        one.write_bytes(one_body)
+        thousand = workdir / "thousand.json"
+        rows = [row for row, _ in REFERENCE_ROWS] * 334
+        thousand.write_text(json.dumps({"instances": rows[:1000]}))
+        servers = [
+            ("floor", floor_server(model_dir, one_body, workdir)),
+            ("mlvajra (gunicorn)", mlvajra_server(model_dir, one_body, workdir)),
+        ]
+        results = []
+        for name, start in servers:
+            print(f"measuring {name} ...", flush=True)
+            results.append(measure(start, name, one, thousand, args.seconds))
+    report = table(results)
+    errors = [f"- {row.name}: {error}" for row in results for error in row.errors]
+    print(report)
+    if errors:
+        print("\n".join(["errors:", *errors]))
+    cpu = psutil.cpu_count()
+    args.out.write_text(
+        f"# Benchmark results\n\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {cpu} CPUs, "
+        f"{WORKERS} workers per server, wrk on loopback, {args.seconds} s per run, one-record "
+        f"requests unless said. Ratios in parentheses are to the floor (same run).\n\n{report}\n"
+        + ("\n" + "\n".join(errors) + "\n" if errors else "")
+    )
+    if errors:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
