@@ -129,10 +129,12 @@ class Predictor:
         if predictions.probabilities is None:
             return [{"value": value} for value in predictions.labels.astype(np.float64).tolist()]
         classes = self._classes
+        # Per-class columns of numpy scalars: cheaper to walk than one array view per row.
+        by_class = [list(column) for column in predictions.probabilities.T]
         return [
             {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
             for label, row in zip(
-                predictions.labels.tolist(), predictions.probabilities, strict=True
+                predictions.labels.tolist(), zip(*by_class, strict=True), strict=True
             )
         ]
 
