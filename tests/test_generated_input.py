@@ -133,6 +133,25 @@ json_values = st.recursive(
     max_leaves=12,
 )
 
+# Values at and just past every limit the validator enforces.
+edges = st.sampled_from(
+    [
+        INTEGER_LIMIT,
+        INTEGER_LIMIT + 1,
+        -INTEGER_LIMIT - 1,
+        10**400,
+        FLOAT32_MAX,
+        1e39,
+        -1e308,
+        -0.0,
+        2007.0,
+        True,
+        "x" * MAX_STRING_LENGTH,
+        "x" * (MAX_STRING_LENGTH + 1),
+        "\x00\u202e",
+    ]
+)
+
 
 @st.composite
 def records(draw: st.DrawFn) -> Any:
@@ -144,7 +163,9 @@ def records(draw: st.DrawFn) -> Any:
             record[name] = draw(json_values)
         elif choice == 1:
             record[name] = None
-        elif choice == 2 and draw(st.booleans()):
+        elif choice == 2:
+            record[name] = draw(edges)
+        elif choice == 3 and draw(st.booleans()):
             del record[name]
     if draw(st.integers(0, 9)) == 0:
         record[draw(st.text(max_size=8))] = draw(json_values)
@@ -219,3 +240,18 @@ def test_any_bytes_are_a_4xx(predictor: Predictor, raw: bytes) -> None:
     outcome = _outcome(predictor, raw)
     assert isinstance(outcome, ServiceError)
     assert 400 <= outcome.status_code < 500
+
+
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=_QUIET)
+@given(index=st.integers(0, len(REFERENCE_ROWS[0][0]) - 1), value=json_values | edges)
+def test_one_changed_value_is_accepted_exactly_when_the_manifest_allows_it(
+    predictor: Predictor, index: int, value: Any
+) -> None:
+    spec = predictor.manifest.inputs[index]
+    row = dict(REFERENCE_ROWS[0][0], **{spec.name: value})
+    outcome = _outcome(predictor, json.dumps({"instances": [row]}).encode())
+    if _value_is_valid(value, spec):
+        assert isinstance(outcome, bytes), outcome
+    else:
+        assert isinstance(outcome, InvalidInstancesError)
+        assert [(d["row"], d["field"]) for d in outcome.details] == [(0, spec.name)]

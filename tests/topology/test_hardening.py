@@ -260,6 +260,10 @@ def test_slow_clients_block_no_one_and_crash_nothing(artifact_dir: Path, tmp_pat
             time.sleep(0.05)
         abandoned.close()  # hangs up mid-body
         assert _read_status(slow) == 200
+        # Not HTTP at all: the server's parser answers 400 before the app sees anything.
+        junk = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        junk.sendall(b"\x00\xffGARBAGE " + SECRET.encode() + b"\r\n\r\n")
+        assert _read_status(junk) == 400
         assert others == [200] * len(pieces)
         assert _predict(client, {"instances": [RECORD]}, "after").status_code == 200
     log = server.log()
@@ -269,6 +273,7 @@ def test_slow_clients_block_no_one_and_crash_nothing(artifact_dir: Path, tmp_pat
     assert statuses.count(499) == 1
     assert 500 not in statuses
     assert "Traceback" not in log
+    assert SECRET not in log
 
 
 LOAD_THREADS = 2
