@@ -4,13 +4,14 @@ Everything comes from the environment so the container, `mlvajra serve` and `mak
 """
 
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 
 # Multiprocess metrics: the directory must be in the environment before any worker imports
 # prometheus_client. The master sets it here, once, before forking.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlvajra-metrics-")
 
 _cpus = os.cpu_count() or 1
@@ -39,30 +40,49 @@ proc_name = "mlvajra"
 
 
 def _logconfig():
+    from pydantic import ValidationError
+
+    from app.config import Settings
     from app.logs import logging_config
 
-    return logging_config(loglevel)
+    try:
+        expose_errors = Settings().expose_errors
+    except ValidationError:
+        expose_errors = False  # on_starting refuses to start, in one line
+    return logging_config(loglevel, expose_errors=expose_errors)
 
 
 logconfig_dict = _logconfig()
 
 
+# The names prometheus_client gives its files: `<type>_<pid>.db`, `gauge_<mode>_<pid>.db`.
+_PROMETHEUS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+
+
 def on_starting(server):
     """Master, before forking: empty the metrics folder and refuse a bad artifact in one line."""
-    # Only the files prometheus_client writes, never the folder: a mistyped path must not
-    # delete anything else.
+    # Only the files prometheus_client writes, never the folder nor any other `.db`: a mistyped
+    # path (an earlier version removed the working directory) must not delete anything else.
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        stale.unlink()
+    for stale in metrics_dir.iterdir():
+        if _PROMETHEUS_FILE.fullmatch(stale.name) and stale.is_file():
+            stale.unlink()
+
+    from pydantic import ValidationError
 
     from app.artifact import ArtifactError, read_manifest, verify_files  # no prometheus import
     from app.config import Settings
 
-    settings = Settings()
     try:
+        settings = Settings()
         manifest = read_manifest(settings.model_dir)
         verify_files(settings.model_dir, manifest)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = "MLVAJRA_" + ".".join(str(part) for part in first["loc"]).upper()
+        server.log.error("refusing to start: %s: %s", where, first["msg"])
+        sys.exit(1)
     except ArtifactError as error:
         server.log.error("refusing to start: %s", error)
         sys.exit(1)

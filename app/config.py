@@ -34,7 +34,12 @@ class Settings(BaseSettings):
     """onnxruntime intra-op threads per worker; keep workers x threads <= CPUs."""
 
     expose_errors: bool = False
-    """Put exception type and text into 500 responses (debugging only, never in production)."""
+    """Put exception text into 500 responses and logged tracebacks (debugging only: it can
+    quote input values)."""
+
+    drain_seconds: float = Field(default=0.0, ge=0.0, le=15.0)
+    """After SIGTERM, keep serving this long with /ready answering 503, so a load balancer stops
+    sending before the socket closes; keep it below gunicorn's graceful_timeout (20 s)."""
 
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""

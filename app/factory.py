@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -92,14 +93,25 @@ def _document_request_body(app: FastAPI, request_adapter: TypeAdapter[Any]) -> N
 
 
 def _drain_on_sigterm(state: ServiceState) -> None:
-    """Mark the worker as draining (/ready -> 503) before the server's own SIGTERM handling."""
+    """Mark the worker as draining (/ready -> 503) before the server's own SIGTERM handling.
+
+    The server's handler (uvicorn's, installed before the lifespan runs) closes the listening
+    socket; with `drain_seconds` it runs that much later, while the worker keeps serving.
+    """
     if threading.current_thread() is not threading.main_thread():
         return  # in-process test clients run the app off the main thread; no signals there
     previous = signal.getsignal(signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    delay = state.settings.drain_seconds
 
     def handle(signum: int, frame: FrameType | None) -> None:
         state.draining = True
-        if callable(previous):
+        if not callable(previous):
+            return
+        if delay:
+            # A signal handler must not touch the loop's timers directly: hand over thread-safely.
+            loop.call_soon_threadsafe(loop.call_later, delay, previous, signum, None)
+        else:
             previous(signum, frame)
 
     signal.signal(signal.SIGTERM, handle)

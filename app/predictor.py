@@ -20,7 +20,7 @@ from app.errors import (
     MalformedJSONError,
     PayloadTooLargeError,
 )
-from app.schemas import build_record_type, build_request_type
+from app.schemas import MAX_STRING_LENGTH, build_record_type, build_request_type
 
 UNKNOWN_FIELD = "<unknown>"
 """Metric label for fields the model does not have (client-chosen names must not become labels)."""
@@ -39,7 +39,18 @@ _MESSAGES = {
     "model_attributes_type": "must be a JSON object",
     "list_type": "must be a list of records",
     "too_short": "must hold at least one record",
+    "greater_than_equal": "number out of range",
+    "less_than_equal": "number out of range",
+    "string_too_long": f"string longer than {MAX_STRING_LENGTH} characters",
 }
+
+
+MAX_FIELD_NAME = 100
+"""Unknown field names are client-chosen: a longer one is cut so errors stay small."""
+
+
+def _shorten(name: str) -> str:
+    return name if len(name) <= MAX_FIELD_NAME else name[:MAX_FIELD_NAME] + "..."
 
 
 @dataclass(frozen=True)
@@ -184,9 +195,10 @@ class Predictor:
         """Map a pydantic location (`instances`, row, field) to row and field."""
         message = _MESSAGES.get(item["type"], item["msg"])
         if len(loc) >= 2 and loc[0] == "instances" and isinstance(loc[1], int):
-            field = str(loc[2]) if len(loc) > 2 else None
+            field = _shorten(str(loc[2])) if len(loc) > 2 else None
             return Problem(row=loc[1], field=field, message=message)
-        return Problem(row=None, field=".".join(str(part) for part in loc) or None, message=message)
+        field = _shorten(".".join(str(part) for part in loc))
+        return Problem(row=None, field=field or None, message=message)
 
     def _field_counts(self, problems: Sequence[Problem]) -> Counter[str]:
         """Bad values per field, client-chosen names folded into one label (bounded cardinality)."""

@@ -10,13 +10,22 @@ from typing_extensions import TypedDict
 
 from app.artifact import InputSpec
 
-StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-"""A JSON number: ints and floats, never a string, a bool, NaN or Infinity."""
+FLOAT32_MAX = 3.4028234663852886e38
+"""Numbers beyond this overflow the float32 inputs of an ONNX graph to infinity."""
+INTEGER_LIMIT = 2**53
+"""Integers reach the model as float64, exact only up to this; a 400-digit integer overflowed."""
+MAX_STRING_LENGTH = 1000
+"""Longest string value: categories are short, a megabyte string is a client bug."""
+
+StrictNumber = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)
+]
+"""A JSON number: ints and floats, never a string, a bool, NaN, Infinity or beyond float32."""
 
 _TYPES: dict[str, Any] = {
     "number": StrictNumber,
-    "integer": StrictInt,
-    "string": StrictStr,
+    "integer": Annotated[StrictInt, Field(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)],
+    "string": Annotated[StrictStr, Field(max_length=MAX_STRING_LENGTH)],
     "boolean": StrictBool,
 }
 

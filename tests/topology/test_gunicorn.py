@@ -1,15 +1,13 @@
-"""The service under real gunicorn: multi-worker metrics, refusal of a bad artifact."""
+"""The service under real gunicorn: multi-worker metrics (bad artifacts: test_hardening.py)."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.artifact import ONNX_FILE
 from tests.conftest import REFERENCE_ROWS
 from tests.topology.processes import Gunicorn
 
@@ -43,19 +41,3 @@ def test_metrics_are_exact_across_two_workers(artifact_dir: Path, tmp_path: Path
     assert len(served_by) == 2, "both workers must have answered predictions"
     # Every scrape, whichever worker answers it, sees the sum over both workers.
     assert scrapes == [before + PREDICTIONS] * 10
-
-
-def test_tampered_artifact_refuses_to_start_in_one_line(
-    artifact_copy: Path, tmp_path: Path
-) -> None:
-    with (artifact_copy / ONNX_FILE).open("r+b") as handle:
-        handle.write(b"X")
-    server = Gunicorn(artifact_copy, tmp_path, workers=1).start()
-    assert server.process is not None
-    code = server.process.wait(30)
-    server.stop()
-    assert code != 0
-    reasons = [line for line in server.log().splitlines() if "refusing to start" in line]
-    assert len(reasons) == 1
-    assert re.search(r"sha256 mismatch for .*model\.onnx", reasons[0])
-    assert "Booting worker" not in server.log()
