@@ -250,3 +250,12 @@ class Load:
     def run(self) -> LoadResult:
         """Start and wait."""
         return self.start().result()
+
+
+def wait_until_busy(access_log: Path, load: Load, logged_bytes: int = 200_000) -> None:
+    """Mid-load: nginx has logged a first batch of requests (it flushes its log each second)."""
+    deadline = time.monotonic() + 30
+    while (not access_log.exists() or access_log.stat().st_size < logged_bytes) and load.running():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the load never started")
+        time.sleep(0.1)

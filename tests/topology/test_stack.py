@@ -15,7 +15,15 @@ import httpx
 import pytest
 
 from app.artifact import MANIFEST_NAME, ONNX_FILE
-from tests.topology.processes import BIN, NGINX, ROOT, Load, LoadResult, free_port
+from tests.topology.processes import (
+    BIN,
+    NGINX,
+    ROOT,
+    Load,
+    LoadResult,
+    free_port,
+    wait_until_busy,
+)
 
 pytestmark = pytest.mark.topology
 
@@ -83,22 +91,13 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def _wait_until_busy(stack: Stack, load: Load) -> None:
-    """Mid-load: nginx has logged a first batch of requests (it flushes each second)."""
-    access_log = stack.state_dir / "nginx" / "access.log"
-    deadline = time.monotonic() + 30
-    while (not access_log.exists() or access_log.stat().st_size < 200_000) and load.running():
-        assert time.monotonic() < deadline, "the load never started"
-        time.sleep(0.1)
-
-
 def _switch_under_load(
     stack: Stack, body: dict[str, Any], command: list[str], keepalive: bool = False
 ) -> tuple[LoadResult, subprocess.CompletedProcess[str], float]:
     """Start wrk, switch once it is busy, return what wrk saw, the CLI result and its duration."""
     workdir = stack.state_dir.parent
     load = Load(stack.url, body, REQUESTS, workdir, CONNECTIONS, keepalive=keepalive).start()
-    _wait_until_busy(stack, load)
+    wait_until_busy(stack.state_dir / "nginx" / "access.log", load)
     started = time.monotonic()
     result = stack.run(*command)
     took = time.monotonic() - started
@@ -172,7 +171,7 @@ def test_negative_control_pointing_nginx_at_a_color_that_is_not_up_fails(
     """The same measurement catches a bad switch: traffic moved to a port nobody serves."""
     stack.up(artifact_dir, "--workers", "1", *UNLIMITED)
     load = Load(stack.url, one_record, 5_000, stack.state_dir.parent, CONNECTIONS).start()
-    _wait_until_busy(stack, load)
+    wait_until_busy(stack.state_dir / "nginx" / "access.log", load)
     prefix = stack.state_dir / "nginx"
     active = prefix / "active.conf"
     active.write_text(active.read_text().replace(f":{_blue_port(stack)};", f":{free_port()};"))
