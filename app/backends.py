@@ -176,6 +176,7 @@ class LocalBackend:
         self.options = options
         self.workers = workers
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._old_workers: set[int] = set()
 
     def _nginx(self, *args: str) -> subprocess.CompletedProcess[str]:
         nginx = _executable("nginx", "MLVAJRA_NGINX", Path("/usr/sbin/nginx"))
@@ -280,7 +281,9 @@ class LocalBackend:
             raise StackError(f"nginx -t failed: {(lines or [result.stderr.strip()])[0]}")
 
     def reload(self) -> None:
-        """Signal the master to re-read the config."""
+        """Signal the master to re-read the config; remember which workers knew the old one."""
+        master = self._master_pid()
+        self._old_workers = set(_children(master)) if master is not None else set()
         result = self._nginx("-s", "reload")
         if result.returncode != 0:
             raise StackError(f"nginx -s reload failed: {result.stderr.strip()}")
@@ -293,15 +296,15 @@ class LocalBackend:
         return pid if self._alive(pid, "nginx") else None
 
     def wait_edge_drained(self) -> None:
-        """Poll until no worker of the master is 'shutting down' (old configuration)."""
-        master = self._master_pid()
+        """Poll until every worker that ran before the last reload has exited."""
+        # By pid, not by the "shutting down" title: an old worker that has not handled the
+        # master's signal yet still looks like a current one, and still sends to the old color.
         deadline = time.monotonic() + EDGE_DRAIN_SECONDS
-        while master is not None and time.monotonic() < deadline:
-            if not any("shutting down" in _cmdline(pid) for pid in _children(master)):
+        while time.monotonic() < deadline:
+            if not any(self._alive(pid, "nginx") for pid in self._old_workers):
                 return
             time.sleep(0.05)
-        if master is not None:
-            raise StackError(f"old nginx workers still running after {EDGE_DRAIN_SECONDS:.0f} s")
+        raise StackError(f"old nginx workers still running after {EDGE_DRAIN_SECONDS:.0f} s")
 
     def start_edge(self, first: ColorState) -> None:
         """Render into the prefix, check, start `nginx` (daemon off) in its own session."""

@@ -186,14 +186,19 @@ def switch(state_dir: Path, model_dir: Path, ready_timeout: float) -> str:
     _say(f"{idle} ready and verified in {time.monotonic() - started:.1f} s (port {new.port})")
     previous_upstream = backend.read_upstream()
     switched_at = time.monotonic()
+    reloaded = False
     try:
         backend.write_upstream(backend.upstream_for(new))
         backend.test_config()
         backend.reload()
+        reloaded = True
         _confirm_through_edge(backend, identity)
     except StackError as error:
         backend.write_upstream(previous_upstream)
-        backend.reload()
+        if reloaded:
+            # Back to the old color, and let nginx's workers that knew the new one finish first.
+            backend.reload()
+            backend.wait_edge_drained()
         backend.stop_color(new)
         raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
     took = time.monotonic() - switched_at

@@ -241,3 +241,33 @@ def _listening_ports_in(log: Path) -> list[str]:
     except httpx.TransportError:
         return []
     return [str(port)]
+
+
+def test_status_reports_and_down_stops_everything(stack: Stack, artifact_dir: Path) -> None:
+    stack.up(artifact_dir, "--workers", "1")
+    status = json.loads(stack.run("status").stdout)
+    assert status["active"] == "blue"
+    assert status["colors"]["blue"]["running"] is True
+    assert status["colors"]["green"] is None
+    assert status["nginx_serves"]["version"] == "1"
+    blue_pid = status["colors"]["blue"]["pid"]
+    again = stack.run("up", "--model-dir", str(artifact_dir), "--port", str(free_port()))
+    assert again.returncode == 1
+    assert "already runs" in again.stderr
+
+    result = stack.run("down")
+
+    assert result.returncode == 0, result.stderr
+    assert "blue: exited cleanly" in result.stdout
+    assert not _pid_alive(blue_pid)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{stack.url}/version", timeout=2)
+    assert json.loads(stack.run("status").stdout)["colors"]["blue"] is None
+
+
+def test_rollback_without_a_previous_switch_is_refused(stack: Stack, artifact_dir: Path) -> None:
+    stack.up(artifact_dir, "--workers", "1")
+    result = stack.run("rollback")
+    assert result.returncode == 1
+    assert "nothing to roll back to" in result.stderr
+    assert stack.served_version() == "1"
