@@ -203,3 +203,40 @@ def test_container_command_serves_outside_a_container(artifact_dir: Path, tmp_pa
     assert response.status_code == 200, response.text
     assert len(response.json()["predictions"]) == 1
     assert code == 0, "gunicorn stops cleanly on SIGTERM, as on `docker stop`"
+
+
+def test_compose_backend_commands_match_the_compose_file(
+    artifact_v2_dir: Path, models_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compose backend's variables are the ones docker-compose.yml reads (no engine needed)."""
+    from app.backends import ComposeBackend, StackError
+
+    recorded = tmp_path / "docker.log"
+    fake_docker = tmp_path / "docker"
+    # A stand-in for the docker CLI that only writes down what it was asked, with which variables.
+    fake_docker.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {recorded}\nenv | grep ^MLVAJRA_ | sort >> {recorded}\n'
+    )
+    fake_docker.chmod(0o755)
+    monkeypatch.setenv("MLVAJRA_DOCKER", str(fake_docker))
+    backend = ComposeBackend(tmp_path / "state", EdgeOptions(port=8080), models_root)
+
+    green = backend.start_color("green", artifact_v2_dir, "2", "sha")
+    backend.write_upstream(backend.upstream_for(green))
+
+    lines = recorded.read_text().splitlines()
+    assert lines[0].endswith("up --detach --no-deps --force-recreate green")
+    environment = dict(line.split("=", 1) for line in lines[1:])
+    assert environment["MLVAJRA_GREEN_MODEL_DIR"] == "/models/penguins/2"
+    assert "server green:8000;" in (tmp_path / "state" / "upstream" / "active.conf").read_text()
+    result = subprocess.run(
+        [str(BIN / "docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config",
+         "--format", "json"],
+        env={**os.environ, **environment}, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    services = json.loads(result.stdout)["services"]
+    assert services["green"]["environment"]["MLVAJRA_MODEL_DIR"] == "/models/penguins/2"
+    assert services["green"]["volumes"][0]["source"] == str(models_root.resolve())
+    assert services["nginx"]["volumes"][-1]["source"] == str(tmp_path / "state" / "upstream")
+    with pytest.raises(StackError, match="is not under"):
+        backend.start_color("blue", tmp_path, "1", "sha")
