@@ -119,8 +119,10 @@ def _serves(body: bytes, identity: Identity) -> bool:
         version = json.loads(body)
     except ValueError:
         return False
-    return bool(
-        version.get("version") == identity.version and version.get("sha256") == identity.sha256
+    return (
+        isinstance(version, dict)
+        and version.get("version") == identity.version
+        and version.get("sha256") == identity.sha256
     )
 
 
@@ -145,7 +147,11 @@ def _gate(backend: Backend, color: ColorState, identity: Identity, ready_timeout
         )
     request = json.dumps({"instances": [smoke_record(identity.manifest)]}).encode()
     status, body = backend.color_request(color, "POST", "/predict", request)
-    if status != 200 or len(json.loads(body).get("predictions", [])) != 1:
+    try:
+        answered = len(json.loads(body).get("predictions", []))
+    except (ValueError, AttributeError):
+        answered = 0
+    if status != 200 or answered != 1:
         raise StackError(f"{color.color} smoke prediction failed: {status} {body[:200]!r}")
 
 
@@ -237,6 +243,8 @@ def up(
     ready_timeout: ReadyTimeoutOption = 60.0,
 ) -> None:
     """Start nginx and the blue color serving MODEL_DIR; print where it answers."""
+    # Absolute: nginx would resolve relative paths in its config against its prefix.
+    state_dir = state_dir.resolve()
     if backend not in ("local", "compose"):
         raise _fail("--backend must be local or compose")
     try:
@@ -282,7 +290,7 @@ def switch_command(
 ) -> None:
     """Blue/green: serve MODEL_DIR on the idle color, then move traffic to it; refuse if unsafe."""
     try:
-        switch(state_dir, model_dir, ready_timeout)
+        switch(state_dir.resolve(), model_dir, ready_timeout)
     except StackError as error:
         raise _fail(str(error)) from None
 
@@ -297,7 +305,7 @@ def rollback(
         previous = StackState.load(state_dir).previous_model_dir
         if previous is None:
             raise StackError("nothing to roll back to: no switch happened yet")
-        switch(state_dir, Path(previous), ready_timeout)
+        switch(state_dir.resolve(), Path(previous), ready_timeout)
     except StackError as error:
         raise _fail(str(error)) from None
 
@@ -305,6 +313,7 @@ def rollback(
 @stack_cli.command()
 def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
     """Active color, what each color serves, and what nginx answers (JSON)."""
+    state_dir = state_dir.resolve()
     try:
         state = StackState.load(state_dir)
     except StackError as error:
@@ -330,6 +339,7 @@ def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
 @stack_cli.command()
 def down(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
     """Stop nginx, then every color (gracefully). Leaves the state dir for inspection."""
+    state_dir = state_dir.resolve()
     try:
         state = StackState.load(state_dir)
     except StackError as error:
