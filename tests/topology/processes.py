@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,8 +205,7 @@ class Load:
     ) -> None:
         per_thread = -(-requests // threads)
         self.threads = threads
-        self.markers = workdir / f"wrk-{free_port()}"
-        self.markers.mkdir(parents=True)
+        self.markers = Path(tempfile.mkdtemp(prefix="wrk-", dir=workdir))
         self.command = [
             WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
             "-s", str(Path(__file__).with_name("load.lua")), f"{url}/predict",

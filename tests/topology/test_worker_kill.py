@@ -12,6 +12,7 @@ import httpx
 import psutil
 import pytest
 
+from app.edge import UPSTREAM_KEEPALIVE
 from tests.topology.processes import Gunicorn, Load, Nginx, wait_until_busy
 
 pytestmark = pytest.mark.topology
@@ -29,7 +30,14 @@ def _predictions_counted(url: str) -> float:
 
 
 def _workers(master: psutil.Process) -> set[int]:
-    return {child.pid for child in master.children() if child.status() != psutil.STATUS_ZOMBIE}
+    alive = set()
+    for child in master.children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+        except psutil.NoSuchProcess:  # reaped between the listing and the look
+            continue
+    return alive
 
 
 def test_killed_worker_loses_only_its_in_flight_requests(
@@ -61,12 +69,14 @@ def test_killed_worker_loses_only_its_in_flight_requests(
             for _ in range(50):
                 assert client.post("/predict", json=one_record).status_code == 200
         counted_later = _predictions_counted(color.url)
-    print(f"worker kill: {figures}")
+    print(f"worker kill: {figures}, counted {counted_after - counted_before:g}")
 
     assert len(replacement) == 1
     assert figures.requests >= REQUESTS
-    # Each client connection has at most one request in flight, the victim's included.
-    assert figures.failures <= CONNECTIONS
+    # Lost: the victim's in-flight requests (at most one per client connection), plus at most one
+    # per idle keep-alive connection nginx held to it: nginx does not resend a POST it already
+    # wrote, even on a cached connection (no `non_idempotent` in proxy_next_upstream).
+    assert figures.failures <= CONNECTIONS + UPSTREAM_KEEPALIVE
     assert figures.socket_errors["connect"] == figures.socket_errors["timeout"] == 0
     succeeded = figures.requests - figures.non_2xx
     # The dead worker's counts survive it (multiprocess files); wrk may abandon its last
