@@ -10,10 +10,12 @@ from typing import Annotated, Literal
 import typer
 
 from app.artifact import ArtifactError, read_manifest, verify_files
+from app.stack import stack_cli
 
 cli = typer.Typer(
     help="Put one trained scikit-learn pipeline into production.", no_args_is_help=True
 )
+cli.add_typer(stack_cli, name="stack")
 
 GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
 
+from app.edge import UPSTREAM_FILE, EdgeOptions, render_local, upstream_block, write_atomically
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 
 def free_port() -> int:
@@ -110,3 +118,144 @@ class Gunicorn:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+class Nginx:
+    """nginx rendered from the repository's templates into `prefix`, in the foreground."""
+
+    def __init__(self, prefix: Path, upstream_port: int, **options: Any) -> None:
+        self.prefix = prefix
+        self.options = EdgeOptions(port=options.pop("port", None) or free_port(), **options)
+        self.url = f"http://127.0.0.1:{self.options.port}"
+        self.conf = render_local(prefix, self.options, upstream_port)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self, *args: str) -> list[str]:
+        """`nginx -p PREFIX -e stderr -c PREFIX/nginx.conf ARGS`."""
+        return [NGINX, "-p", str(self.prefix), "-e", "stderr", "-c", str(self.conf), *args]
+
+    def point_at(self, port: int) -> None:
+        """Rewrite the active include to `port` and reload (no gates: tests use it to misbehave)."""
+        write_atomically(self.prefix / UPSTREAM_FILE, upstream_block("127.0.0.1", port))
+        subprocess.run(self.command("-s", "reload"), check=True, capture_output=True)
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """Parsed JSON access log lines (buffered by nginx: complete after stop)."""
+        path = self.prefix / "access.log"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def __enter__(self) -> Nginx:
+        subprocess.run(self.command("-t"), check=True, capture_output=True)
+        with (self.prefix / "nginx.out").open("wb") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not _listening(self.options.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                output = (self.prefix / "nginx.out").read_text()
+                raise RuntimeError(f"nginx did not start: {output}")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class LoadResult:
+    """What wrk saw: responses, non-2xx, socket errors, and which model versions answered."""
+
+    requests: int
+    non_2xx: int
+    socket_errors: dict[str, int]
+    versions: dict[str, int]
+    seconds: float
+
+    @property
+    def failures(self) -> int:
+        """Every request that did not end in a 2xx."""
+        return self.non_2xx + sum(self.socket_errors.values())
+
+
+class Load:
+    """wrk POSTing one record per request, bounded in count (per thread) and in time."""
+
+    def __init__(
+        self,
+        url: str,
+        body: dict[str, Any],
+        requests: int,
+        workdir: Path,
+        connections: int = 16,
+        threads: int = 2,
+        seconds: int = 90,
+        keepalive: bool = True,
+    ) -> None:
+        per_thread = -(-requests // threads)
+        self.threads = threads
+        self.markers = Path(tempfile.mkdtemp(prefix="wrk-", dir=workdir))
+        self.command = [
+            WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+            "-s", str(Path(__file__).with_name("load.lua")), f"{url}/predict",
+            "--", str(per_thread), json.dumps(body), str(self.markers),
+        ]  # fmt: skip
+        if not keepalive:
+            self.command[1:1] = ["-H", "Connection: close"]
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> Load:
+        """Start wrk in the background."""
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        return self
+
+    def running(self) -> bool:
+        """wrk has not finished yet."""
+        return self.process is not None and self.process.poll() is None
+
+    def result(self, timeout: float = 120) -> LoadResult:
+        """Wait for wrk and parse the JSON line load.lua prints."""
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.running() and len(list(self.markers.iterdir())) < self.threads:
+            assert time.monotonic() < deadline, "wrk neither finished nor reached its count"
+            time.sleep(0.05)
+        if self.running():
+            self.process.send_signal(signal.SIGINT)  # wrk prints its summary on SIGINT
+        stdout, stderr = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, stderr
+        line = next(line for line in stdout.splitlines() if line.startswith("{"))
+        raw = json.loads(line)
+        return LoadResult(
+            requests=raw["responses"],
+            non_2xx=raw["non_2xx"],
+            socket_errors=raw["errors"],
+            versions=raw["versions"],
+            seconds=raw["seconds"],
+        )
+
+    def run(self) -> LoadResult:
+        """Start and wait."""
+        return self.start().result()
+
+
+def wait_until_busy(access_log: Path, load: Load, logged_bytes: int = 200_000) -> None:
+    """Mid-load: nginx has logged a first batch of requests (it flushes its log each second)."""
+    deadline = time.monotonic() + 30
+    while (not access_log.exists() or access_log.stat().st_size < logged_bytes) and load.running():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the load never started")
+        time.sleep(0.1)

@@ -1,0 +1,32 @@
+# syntax=docker/dockerfile:1
+# The serving image: gunicorn + uvicorn workers + onnxruntime. No scikit-learn, no pandas: an ONNX
+# artifact needs neither. The artifact is mounted read-only at /models (see README, Deployment).
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY app ./app
+# Serving dependencies only (no [train] extra); their ranges are bounded in pyproject.toml.
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-compile .
+
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    MLVAJRA_MODEL_DIR=/models/penguins/1 \
+    PROMETHEUS_MULTIPROC_DIR=/tmp/mlvajra-metrics
+WORKDIR /srv/mlvajra
+COPY --from=build /opt/venv /opt/venv
+COPY gunicorn.conf.py ./
+USER 10001:10001
+EXPOSE 8000
+# No curl in a slim image: the interpreter that is already there asks /ready.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ['PORT'], timeout=2)"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]

