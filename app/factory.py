@@ -20,7 +20,7 @@ from app.config import Settings
 from app.deps import ServiceState
 from app.errors import install_error_handlers
 from app.metrics import MODEL_INFO
-from app.middleware import RequestContextMiddleware
+from app.middleware import RequestContextMiddleware, access_log
 from app.predictor import Predictor
 from app.routes import router
 from app.schemas import build_record_type, build_request_type
@@ -51,6 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         logger.info("model %s/%s (%s) ready", manifest.name, manifest.version, model_format)
         yield
         state.draining = True
+        # The worker is about to end by its re-raised SIGTERM, without atexit: write the access
+        # log lines still batched (app.logs.BatchedStderrHandler) now.
+        for handler in access_log.handlers:
+            handler.flush()
 
     app = FastAPI(
         title=f"mlvajra: {manifest.name}",

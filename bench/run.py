@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import REFERENCE_ROWS  # noqa: E402
-from tests.topology.processes import free_port  # noqa: E402
+from tests.topology.processes import Nginx, free_port  # noqa: E402
 
 WORKERS = 2
 
@@ -45,6 +46,17 @@ class Server:
     process: subprocess.Popen[bytes]
     cold_start_s: float
     extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log: Path | None = None
+
+    def predictions_per_worker(self) -> Counter[int]:
+        """/predict requests answered so far, by worker pid, from mlvajra's access log."""
+        counts: Counter[int] = Counter()
+        if self.log is None:
+            return counts
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"path":"/predict"' in line:
+                counts[json.loads(line)["pid"]] += 1
+        return counts
 
     def rss_mb(self) -> tuple[float, float]:
         """(total RSS of every process in MB, largest single worker in MB)."""
@@ -64,6 +76,7 @@ class Figures:
     c32_rps: float = 0.0
     c32_p99_ms: float = 0.0
     batch_p50_ms: float = 0.0
+    busiest_worker_share: float | None = None
     cold_start_s: float = 0.0
     rss_total_mb: float = 0.0
     rss_worker_mb: float = 0.0
@@ -107,7 +120,7 @@ def _gunicorn(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_first_prediction(url, body, process)
-        yield Server(name, url, process, time.monotonic() - started)
+        yield Server(name, url, process, time.monotonic() - started, log=log)
     finally:
         _stop(process)
 
@@ -139,12 +152,36 @@ def mlvajra_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], 
         "MLVAJRA_MODEL_DIR": str(model_dir),
         "PORT": str(port),
         "MLVAJRA_WORKERS": str(WORKERS),
-        "MLVAJRA_LOG_LEVEL": "warning",
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
     }
     return lambda: _gunicorn(
         "mlvajra (gunicorn)", command, env, port, body, workdir / "mlvajra.log"
     )
+
+
+def nginx_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
+    """mlvajra behind the repository's nginx config (rate limit lifted for one loud client)."""
+    start_gunicorn = mlvajra_server(model_dir, body, workdir)
+
+    @contextmanager
+    def start() -> Iterator[Server]:
+        with start_gunicorn() as upstream:  # type: ignore[attr-defined]
+            prefix = workdir / "nginx"
+            edge = Nginx(
+                prefix, int(upstream.url.rsplit(":", 1)[1]), rate="1000000r/s", burst=100000
+            )
+            with edge:
+                assert edge.process is not None
+                yield Server(
+                    "mlvajra (nginx)",
+                    edge.url,
+                    upstream.process,
+                    upstream.cold_start_s,
+                    extra=[edge.process],
+                    log=upstream.log,
+                )
+
+    return start
 
 
 def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
@@ -195,7 +232,11 @@ def measure(
         figures.cold_start_s = server.cold_start_s
         wrk(server.url, one, 4, 2)  # warm-up, not recorded
         c1 = wrk(server.url, one, 1, seconds)
+        before = server.predictions_per_worker()
         c32 = wrk(server.url, one, 32, seconds)
+        during = server.predictions_per_worker() - before
+        if during:
+            figures.busiest_worker_share = max(during.values()) / sum(during.values())
         batch = wrk(server.url, thousand, 1, seconds)
         figures.c1_rps, figures.c1_p50_ms = c1["rps"], c1["p50"]
         figures.c32_rps, figures.c32_p99_ms = c32["rps"], c32["p99"]
@@ -221,8 +262,8 @@ def table(rows: list[Figures]) -> str:
     floor = rows[0]
     lines = [
         "| server | c=1 req/s | c=1 p50 ms | c=32 req/s | c=32 p99 ms | 1,000-record p50 ms "
-        "| cold start s | RSS MB total (largest process) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| cold start s | RSS MB total (largest process) | busiest worker at c=32 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         base = None if row is floor else floor
@@ -234,6 +275,7 @@ def table(rows: list[Figures]) -> str:
             _cell(row.batch_p50_ms, base and base.batch_p50_ms),
             _cell(row.cold_start_s, base and base.cold_start_s),
             f"{row.rss_total_mb:.0f} ({row.rss_worker_mb:.0f})",
+            "-" if row.busiest_worker_share is None else f"{row.busiest_worker_share:.0%}",
         ]
         lines.append(f"| {row.name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -260,6 +302,7 @@ def main() -> None:
         servers = [
             ("floor", floor_server(model_dir, one_body, workdir)),
             ("mlvajra (gunicorn)", mlvajra_server(model_dir, one_body, workdir)),
+            ("mlvajra (nginx)", nginx_server(model_dir, one_body, workdir)),
         ]
         results = []
         for name, start in servers:

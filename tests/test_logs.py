@@ -6,6 +6,8 @@ import json
 import logging
 import sys
 
+import pytest
+
 from app.logs import HIDDEN, JsonFormatter, logging_config
 
 SECRET = "s3cr3t-in-an-exception"  # noqa: S105 (a planted marker, not a credential)
@@ -46,3 +48,33 @@ def test_expose_errors_logs_the_messages() -> None:
 def test_logging_config_passes_the_switch_to_the_formatter() -> None:
     assert logging_config("info")["formatters"]["json"]["expose_errors"] is False
     assert logging_config("info", expose_errors=True)["formatters"]["json"]["expose_errors"]
+
+
+def test_batched_handler_holds_info_lines_until_flush_but_writes_warnings_at_once(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from app.logs import BatchedStderrHandler
+
+    handler = BatchedStderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("test.batched")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("first")
+        assert capfd.readouterr().err == ""
+        handler.flush()
+        assert capfd.readouterr().err == "first\n"
+        logger.info("second")
+        logger.warning("third")
+        assert capfd.readouterr().err == "second\nthird\n"
+        padding = "x" * 50  # 200 lines of 60 bytes: several 4 KB batches, and a rest pending
+        for index in range(200):
+            logger.info("line %03d %s", index, padding)
+        written = capfd.readouterr().err.splitlines()
+        assert 0 < len(written) < 200
+        assert written == [f"line {index:03d} {padding}" for index in range(len(written))]
+    finally:
+        logger.removeHandler(handler)
+        handler.flush()
