@@ -17,7 +17,10 @@ cli = typer.Typer(
 )
 cli.add_typer(stack_cli, name="stack")
 
-GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+GUNICORN_CONFIGS = (
+    Path(__file__).resolve().parent.parent / "gunicorn.conf.py",  # a checkout (editable install)
+    Path("gunicorn.conf.py"),  # the working directory, as in the container image
+)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -147,7 +150,10 @@ def serve(
         os.environ["MLVAJRA_WORKERS"] = str(workers)
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     # exec: gunicorn replaces this process, so signals from the terminal or a supervisor reach it.
-    os.execv(gunicorn, [gunicorn, "-c", str(GUNICORN_CONFIG), "app.main:app"])  # noqa: S606
+    config = next((path for path in GUNICORN_CONFIGS if path.is_file()), None)
+    if config is None:
+        raise _fail("gunicorn.conf.py not found in the checkout or the working directory")
+    os.execv(gunicorn, [gunicorn, "-c", str(config), "app.main:app"])  # noqa: S606
 
 
 def main() -> None:

@@ -41,3 +41,33 @@ def test_metrics_are_exact_across_two_workers(artifact_dir: Path, tmp_path: Path
     assert len(served_by) == 2, "both workers must have answered predictions"
     # Every scrape, whichever worker answers it, sees the sum over both workers.
     assert scrapes == [before + PREDICTIONS] * 10
+
+
+def test_mlvajra_serve_runs_gunicorn_with_the_project_config(
+    artifact_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+
+    from tests.topology.processes import BIN, free_port, wait_for
+
+    port = free_port()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    command = [str(BIN / "mlvajra"), "serve", "--model-dir", str(artifact_dir)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--port", str(port), "--workers", "1"],
+            cwd=tmp_path,  # not the checkout: the config is found beside the package
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ready", 30, process)
+        version = httpx.get(f"http://127.0.0.1:{port}/version").json()
+        assert (version["name"], version["version"]) == ("penguins", "1")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    assert "uvicorn_worker.UvicornWorker" in (tmp_path / "serve.log").read_text()
