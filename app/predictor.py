@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +21,10 @@ from app.errors import (
     PayloadTooLargeError,
 )
 from app.schemas import build_record_model, build_request_model
+
+if TYPE_CHECKING:
+    # Batch only: pyarrow is not in the serving image, so app.columnar is imported when used.
+    from app.columnar import ValidatedBatch
 
 UNKNOWN_FIELD = "<unknown>"
 """Metric label for fields the model does not have (client-chosen names must not become labels)."""
@@ -40,6 +44,11 @@ _MESSAGES = {
     "list_type": "must be a list of records",
     "too_short": "must hold at least one record",
 }
+
+
+def message_for(error_type: str) -> str:
+    """The client-facing sentence for a pydantic error type (the batch validation uses it too)."""
+    return _MESSAGES.get(error_type, error_type)
 
 
 @dataclass(frozen=True)
@@ -102,6 +111,17 @@ class Predictor:
                 for item in error.errors(include_input=False, include_url=False):
                     problems.append(self._problem(("instances", index, *item["loc"]), item))
         return records, kept, problems
+
+    def validate_columns(self, batch: Any, untyped_text: bool = False) -> ValidatedBatch:
+        """Judge an Arrow batch column by column, with `validate_rows`' decisions and messages."""
+        from app.columnar import validate_batch
+
+        return validate_batch(self.manifest.inputs, batch, untyped_text)
+
+    def run_columns(self, columns: Mapping[str, npt.NDArray[Any]]) -> Predictions:
+        """Score model input columns that passed validation (`validate_columns().columns`)."""
+        labels, probabilities = self._runner.run(columns)
+        return Predictions(labels=labels, probabilities=probabilities)
 
     def columns(self, records: Sequence[BaseModel]) -> dict[str, npt.NDArray[Any]]:
         """One (rows, 1) array per input: float64 numbers (null -> NaN), text (null -> marker)."""
