@@ -30,7 +30,10 @@ def _fail(message: str) -> typer.Exit:
 @cli.command()
 def train(
     data: Annotated[
-        Path | None, typer.Option(help="CSV or Parquet file; default: built-in penguins.")
+        str | None,
+        typer.Option(
+            help="CSV, Parquet or JSON Lines file, or sqlite:///db?table=T; default: penguins."
+        ),
     ] = None,
     target: Annotated[
         str | None, typer.Option(help="Column to predict (needed with --data).")
@@ -105,7 +108,7 @@ def train(
 def verify(
     model_dir: Annotated[Path, typer.Argument(help="Artifact version folder.")],
     data: Annotated[
-        Path | None, typer.Option(help="Rows to check parity on; default: the training data.")
+        str | None, typer.Option(help="Rows to check parity on; default: the training data.")
     ] = None,
 ) -> None:
     """Re-check every file's sha256 and the sklearn/onnxruntime parity; non-zero exit on failure."""
