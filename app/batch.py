@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pyarrow as pa
 
-from app.columnar import ValidatedBatch
 from app.data import DataError, DataKind, Sink
-from app.predictor import Predictions, Predictor
+from app.predictor import Predictions, Predictor, ValidatedBatch
 
 LABEL = "label"
 VALUE = "value"

@@ -10,7 +10,6 @@ any case; other text is a string, rejected like a string in the API. An empty ce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from app.artifact import MISSING_CATEGORY, InputSpec
-from app.predictor import Problem, message_for
+from app.predictor import Problem, ValidatedBatch, message_for
 
 _OK, _WRONG_TYPE, _NOT_FINITE = 0, 1, 2
 _TYPE_ERRORS = {
@@ -36,20 +35,6 @@ _NUMBER_TEXT = (
 
 Values = npt.NDArray[Any]
 Codes = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class ValidatedBatch:
-    """One batch judged: which rows passed, their model input columns, the others' problems."""
-
-    valid: npt.NDArray[np.bool_]
-    columns: dict[str, Values]
-    problems: list[Problem]
-
-    @property
-    def valid_rows(self) -> int:
-        """How many rows passed."""
-        return int(np.count_nonzero(self.valid))
 
 
 def validate_batch(inputs: list[InputSpec], batch: Any, untyped_text: bool) -> ValidatedBatch:

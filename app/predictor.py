@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,10 +21,6 @@ from app.errors import (
     PayloadTooLargeError,
 )
 from app.schemas import build_record_model, build_request_model
-
-if TYPE_CHECKING:
-    # Batch only: pyarrow is not in the serving image, so app.columnar is imported when used.
-    from app.columnar import ValidatedBatch
 
 UNKNOWN_FIELD = "<unknown>"
 """Metric label for fields the model does not have (client-chosen names must not become labels)."""
@@ -72,6 +68,20 @@ class Problem:
         return {"row": self.row, "field": self.field, "message": self.message}
 
 
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """A batch judged column by column: rows that passed, their model input, others' problems."""
+
+    valid: npt.NDArray[np.bool_]
+    columns: dict[str, npt.NDArray[Any]]
+    problems: list[Problem]
+
+    @property
+    def valid_rows(self) -> int:
+        """How many rows passed."""
+        return int(np.count_nonzero(self.valid))
+
+
 class Predictor:
     """One loaded artifact: strict validation, columnar model input, typed predictions."""
 
@@ -111,17 +121,6 @@ class Predictor:
                 for item in error.errors(include_input=False, include_url=False):
                     problems.append(self._problem(("instances", index, *item["loc"]), item))
         return records, kept, problems
-
-    def validate_columns(self, batch: Any, untyped_text: bool = False) -> ValidatedBatch:
-        """Judge an Arrow batch column by column, with `validate_rows`' decisions and messages."""
-        from app.columnar import validate_batch
-
-        return validate_batch(self.manifest.inputs, batch, untyped_text)
-
-    def run_columns(self, columns: Mapping[str, npt.NDArray[Any]]) -> Predictions:
-        """Score model input columns that passed validation (`validate_columns().columns`)."""
-        labels, probabilities = self._runner.run(columns)
-        return Predictions(labels=labels, probabilities=probabilities)
 
     def columns(self, records: Sequence[BaseModel]) -> dict[str, npt.NDArray[Any]]:
         """One (rows, 1) array per input: float64 numbers (null -> NaN), text (null -> marker)."""
@@ -177,6 +176,18 @@ class Predictor:
             else:
                 record[spec.name] = 0
         self.predict_json(orjson.dumps({"instances": [record]}))
+
+    def validate_columns(self, batch: Any, untyped_text: bool = False) -> ValidatedBatch:
+        """Judge an Arrow batch column by column, with `validate_rows`' decisions and messages."""
+        # Imported here: pyarrow is a batch dependency, not in the serving image.
+        from app.columnar import validate_batch
+
+        return validate_batch(self.manifest.inputs, batch, untyped_text)
+
+    def run_columns(self, columns: dict[str, npt.NDArray[Any]]) -> Predictions:
+        """Score model input columns that passed validation (`validate_columns().columns`)."""
+        labels, probabilities = self._runner.run(columns)
+        return Predictions(labels=labels, probabilities=probabilities)
 
     def _request_error(self, errors: list[ErrorDetails]) -> Exception:
         if any(item["type"] == "json_invalid" for item in errors):
