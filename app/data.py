@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 
 from app.artifact import sha256_file
 
-BLOCK_BYTES = 4 << 20
-"""Bytes of text parsed per batch (CSV, JSON Lines): about 80,000 rows of penguins."""
-BATCH_ROWS = 65_536
+BLOCK_BYTES = 1 << 20
+"""Bytes of text parsed per batch (CSV, JSON Lines): about 20,000 rows of penguins; larger
+blocks were no faster here and raised peak memory (bench/batch.py)."""
+BATCH_ROWS = 32_768
 """Rows per batch where the format counts rows (Parquet, SQLite)."""
 
 

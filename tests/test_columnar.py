@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.artifact import InputSpec, Manifest, load_runner, read_manifest
+from app.columnar import check_column
 from app.data import arrow_column
 from app.predictor import Predictor
 
@@ -103,7 +104,7 @@ def _typed_columns(draw: st.DrawFn) -> dict[str, list[Any]]:
     return columns
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(columns=_typed_columns())
 def test_typed_columns_decide_as_the_api(
     predictor: Predictor, columns: dict[str, list[Any]]
@@ -127,7 +128,7 @@ _number_texts = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_csv_text_decides_as_the_api(predictor: Predictor, data: st.DataObject) -> None:
     rows = data.draw(st.integers(min_value=1, max_value=12))
@@ -170,3 +171,21 @@ def test_examples_of_each_rule(predictor: Predictor) -> None:
     assert reasons[(1, "s")] == "must be a string"
     assert reasons[(2, "b")] == "must be a boolean"
     assert math.isnan(float(result.columns["n0"][0, 0]))
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        pa.array(["a", None, "b"], type=pa.large_string()),
+        pa.array(["a", None, "b"], type=pa.string_view()),
+        pa.array(["a", None, "b"]).dictionary_encode(),
+    ],
+    ids=["large_string", "string_view", "dictionary"],
+)
+def test_every_text_encoding_is_text(array: pa.Array) -> None:
+    plain = pa.array(["a", None, "b"])
+    for spec in (SPECS[4], SPECS[5]):
+        values, codes = check_column(array, spec, untyped_text=False)
+        expected_values, expected_codes = check_column(plain, spec, untyped_text=False)
+        assert values.tolist() == expected_values.tolist()
+        assert codes.tolist() == expected_codes.tolist()
