@@ -209,7 +209,7 @@ def predict(
             raise DataError("OUTPUT must differ from INPUT")
         predictor = Predictor(manifest, runner, max_instances=1)
         show = sys.stderr.isatty() and not json_summary
-        with _progress(show, source.row_count()) as advance:
+        with _progress(show, source.row_count() if show else None) as advance:
             summary = score(predictor, source, output, reject_target, keep or [], advance)
     except (ArtifactError, DataError) as error:
         raise _fail(str(error)) from None

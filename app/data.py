@@ -217,8 +217,12 @@ class CsvKind(DataKind):
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        with pa_csv.open_csv(self.path, read_options=pa_csv.ReadOptions(block_size=1 << 16)) as r:
-            return list(r.schema.names)
+        options = pa_csv.ReadOptions(block_size=1 << 16)
+        try:
+            with pa_csv.open_csv(self.path, read_options=options) as reader:
+                return list(reader.schema.names)
+        except pa.ArrowInvalid as error:
+            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
@@ -254,7 +258,10 @@ class ParquetKind(DataKind):
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        return list(pq.ParquetFile(self.path).schema_arrow.names)
+        try:
+            return list(pq.ParquetFile(self.path).schema_arrow.names)
+        except (pa.ArrowInvalid, OSError) as error:
+            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
@@ -268,7 +275,10 @@ class ParquetKind(DataKind):
             raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def row_count(self) -> int | None:
-        return int(pq.ParquetFile(self.path).metadata.num_rows)
+        try:
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        except (pa.ArrowInvalid, OSError):
+            return None
 
     def open_writer(self, path: Path, schema: pa.Schema) -> BatchWriter:
         writer: BatchWriter = pq.ParquetWriter(path, schema)
@@ -284,7 +294,10 @@ class JsonLinesKind(DataKind):
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        return list(next(iter(self._reader(BLOCK_BYTES)), pa.table({})).schema.names)
+        try:
+            return list(self._reader(BLOCK_BYTES).schema.names)
+        except pa.ArrowInvalid as error:
+            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
@@ -351,9 +364,14 @@ class SqliteKind(DataKind):
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        with self._connect() as connection:
+        connection = self._connect()
+        try:
             cursor = connection.execute(f"SELECT * FROM ({self._select()}) LIMIT 0")  # noqa: S608
             return [column[0] for column in cursor.description]
+        except sqlite3.Error as error:
+            raise DataError(f"{self.location}: {error}") from None
+        finally:
+            connection.close()
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
@@ -379,9 +397,16 @@ class SqliteKind(DataKind):
             connection.close()
 
     def row_count(self) -> int | None:
-        with self._connect() as connection:
+        if not self.exists():
+            return None
+        connection = self._connect()
+        try:
             (count,) = connection.execute(f"SELECT count(*) FROM ({self._select()})").fetchone()  # noqa: S608
             return int(count)
+        except sqlite3.Error:
+            return None
+        finally:
+            connection.close()
 
     def writer(self, schema: pa.Schema) -> Sink:
         if self.table is None:
@@ -391,7 +416,8 @@ class SqliteKind(DataKind):
         return _SqliteSink(self.path, self.table, schema)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path)
+        # Read-only: reading must never create or change a database.
+        return sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True)
 
     def _select(self) -> str:
         return self.query or f"SELECT * FROM {_quote(self.table or '')}"  # noqa: S608

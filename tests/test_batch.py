@@ -185,3 +185,26 @@ def test_an_empty_input_gives_an_empty_output(predictor: Predictor, tmp_path: Pa
     summary = score(predictor, *kinds, open_location(tmp_path / "r.csv"), keep=["id"])
     assert (summary.input_rows, summary.output_rows, summary.rejected_rows) == (0, 0, 0)
     assert read_table(tmp_path / "o.parquet").column_names[:2] == ["id", "label"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("in.csv", b"", "Empty CSV file"),
+        ("in.parquet", b"not parquet", "in.parquet:"),
+        ("in.db", None, "no such data file"),
+    ],
+)
+def test_unreadable_inputs_are_one_line_and_create_nothing(
+    name: str, content: bytes | None, message: str, artifact_dir: Path, tmp_path: Path
+) -> None:
+    source = str(tmp_path / name)
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    if name.endswith(".db"):
+        source = f"sqlite:///{source}?table=penguins"
+    args = ["predict", "--model-dir", str(artifact_dir), source, str(tmp_path / "out.parquet")]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ([name] if content is not None else [])
