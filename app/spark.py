@@ -11,6 +11,7 @@ it is valid, or nulls and the reasons in `rejects`. `split` separates the two.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ REJECTS = "rejects"
 
 _PREDICTORS: dict[tuple[str, str], Predictor] = {}
 """Per Python worker: Spark reuses workers across tasks, so an artifact is loaded once each."""
+LOADS: Counter[str] = Counter()
+"""How many times this worker loaded each artifact folder (1 each, unless a file changed)."""
 
 
 def score_dataframe(
@@ -125,6 +128,7 @@ def _predictor(model_dir: str, model_format: Format) -> Predictor:
         manifest = read_manifest(Path(model_dir))
         runner = load_runner(Path(model_dir), manifest, model_format, threads=1)
         _PREDICTORS[key] = Predictor(manifest, runner, max_instances=1)
+        LOADS[model_dir] += 1
     return _PREDICTORS[key]
 
 

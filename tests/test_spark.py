@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
@@ -88,3 +89,24 @@ def test_csv_text_is_judged_as_the_batch_cli_judges_it(
     assert [tuple(r) for r in problems.collect()] == [("3", "bill_length_mm", "must be a number")]
     labels = {row["id"]: row["label"] for row in valid.collect()}
     assert labels == {str(i): label for i, (_, label) in enumerate(REFERENCE_ROWS)}
+
+
+def _loads_in_worker(model_dir: str) -> Any:
+    def report(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from app.spark import LOADS
+
+        for _ in batches:
+            pass
+        yield pa.RecordBatch.from_pydict({"pid": [os.getpid()], "loads": [LOADS[model_dir]]})
+
+    return report
+
+
+def test_the_artifact_is_loaded_once_per_worker(spark: SparkSession, artifact_dir: Path) -> None:
+    rows = [{"id": index, **VALID[index % 3]} for index in range(60)]
+    frame = spark.createDataFrame(rows).repartition(6)
+    assert len(score_dataframe(frame, artifact_dir, keep=["id"]).collect()) == 60
+    # Six tasks on two threads: the reused Python workers loaded the artifact once, not per task.
+    probe = frame.mapInArrow(_loads_in_worker(str(artifact_dir)), "pid long, loads long")
+    loads = {row["pid"]: row["loads"] for row in probe.collect()}
+    assert max(loads.values()) == 1, loads
