@@ -41,14 +41,15 @@ def score_dataframe(
 ) -> Any:
     """One output row per input row: `keep` columns, predictions (null when invalid), rejects.
 
-    `model_dir` must be readable at that path on every executor (a shared or shipped folder);
+    `model_dir` is a folder readable on every executor (a shared mount), or a relative path into
+    an archive shipped with the job (`--archives penguins-1.tgz#model`, then `model/1`);
     `untyped_text=True` when every column is text read from CSV without schema inference.
     """
     from pyspark.sql import types as spark_types
 
     keep = keep or []
     folder = str(model_dir)
-    manifest = read_manifest(Path(folder))
+    manifest = read_manifest(_local_folder(folder))
     chosen: Format = model_format or manifest.format
     probe = Predictor(manifest, _NoRunner(), max_instances=1)
     check_columns(probe, frame.columns, keep)
@@ -125,11 +126,26 @@ def score_batch(
 def _predictor(model_dir: str, model_format: Format) -> Predictor:
     key = (model_dir, model_format)
     if key not in _PREDICTORS:
-        manifest = read_manifest(Path(model_dir))
-        runner = load_runner(Path(model_dir), manifest, model_format, threads=1)
+        folder = _local_folder(model_dir)
+        manifest = read_manifest(folder)
+        runner = load_runner(folder, manifest, model_format, threads=1)
         _PREDICTORS[key] = Predictor(manifest, runner, max_instances=1)
         LOADS[model_dir] += 1
     return _PREDICTORS[key]
+
+
+def _local_folder(model_dir: str) -> Path:
+    """The folder itself, or where Spark unpacked it when shipped (`--archives x.tgz#model`)."""
+    path = Path(model_dir)
+    if path.exists() or path.is_absolute():
+        return path
+    from pyspark import SparkFiles
+
+    try:
+        shipped = Path(SparkFiles.get(path.parts[0])).joinpath(*path.parts[1:])
+    except Exception:  # no SparkContext or files root here: report the path as given
+        return path
+    return shipped if shipped.exists() else path
 
 
 class _NoRunner:

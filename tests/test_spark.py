@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 
 from app.artifact import load_runner, read_manifest
 from app.predictor import Predictor
-from app.spark import REJECTS, score_dataframe, split
+from app.spark import REJECTS, main, score_dataframe, split
 from tests.conftest import REFERENCE_ROWS
 
 # pyspark 4.x warns on pandas 3 whenever it checks for pandas; the Arrow path used here is fine.
@@ -110,3 +110,26 @@ def test_the_artifact_is_loaded_once_per_worker(spark: SparkSession, artifact_di
     probe = frame.mapInArrow(_loads_in_worker(str(artifact_dir)), "pid long, loads long")
     loads = {row["pid"]: row["loads"] for row in probe.collect()}
     assert max(loads.values()) == 1, loads
+
+
+def test_the_spark_submit_entry_point(
+    spark: SparkSession, artifact_dir: Path, tmp_path: Path
+) -> None:
+    rows = [{"id": index, **VALID[index % 3]} for index in range(9)]
+    rows[4]["island"] = None
+    spark.createDataFrame(rows).write.parquet(str(tmp_path / "in.parquet"))
+    output = tmp_path / "scored"
+    main(
+        [
+            "--model-dir",
+            str(artifact_dir),
+            "--keep",
+            "id",
+            str(tmp_path / "in.parquet"),
+            str(output),
+        ]
+    )
+    scored = spark.read.parquet(str(output))
+    rejects = spark.read.parquet(f"{output}.rejects")
+    assert sorted(row["id"] for row in scored.collect()) == [0, 1, 2, 3, 5, 6, 7, 8]
+    assert [tuple(row) for row in rejects.collect()] == [(4, "island", "must be a string")]
