@@ -83,7 +83,9 @@ def score(
     check_columns(predictor, source.column_names(), keep)
     inputs = [spec.name for spec in predictor.manifest.inputs]
     read = list(dict.fromkeys([*keep, *inputs]))
-    text_columns = inputs if source.untyped_text else []
+    # CSV cells are copied as text too: inferring types per block could fail deep into a file
+    # or turn an id like 01234 into 1234.
+    text_columns = read if source.untyped_text else []
     input_rows = output_rows = rejected_rows = problem_count = 0
     sink: Sink | None = None
     with rejects.writer(REJECT_SCHEMA) as reject_sink:

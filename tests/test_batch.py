@@ -99,7 +99,7 @@ def test_valid_rows_get_the_api_answer_and_nothing_is_lost(
     assert rejects == expected_rejects
 
     scored = read_table(output).to_pylist()
-    valid_ids = [row["id"] for row in scored]
+    valid_ids = [int(row["id"]) for row in scored]
     assert valid_ids == [100 + i for i in range(input_rows) if i not in {r for r, _, _ in rejects}]
     originals = {
         100: VALID[0],
@@ -208,3 +208,13 @@ def test_unreadable_inputs_are_one_line_and_create_nothing(
     assert result.exit_code == 1
     assert message in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ([name] if content is not None else [])
+
+
+def test_kept_csv_columns_are_copied_as_text(artifact_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    cells = ",".join(str(VALID[0][c]) for c in COLUMNS)
+    source.write_text(f"id,{','.join(COLUMNS)}\n01234,{cells}\nA-7,{cells}\n")
+    output = tmp_path / "out.parquet"
+    args = ["predict", "--model-dir", str(artifact_dir), str(source), str(output), "--keep", "id"]
+    assert runner.invoke(cli, args).exit_code == 0
+    assert read_table(output).column("id").to_pylist() == ["01234", "A-7"]
