@@ -88,6 +88,7 @@ def score(
     text_columns = read if source.untyped_text else []
     input_rows = output_rows = rejected_rows = problem_count = 0
     sink: Sink | None = None
+    schema = pa.schema([])
     with rejects.writer(REJECT_SCHEMA) as reject_sink:
         try:
             for batch, result in _prefetch(_validated(predictor, source, read, text_columns)):
@@ -106,8 +107,9 @@ def score(
                         for name in predicted.column_names:
                             table = table.append_column(name, predicted.column(name))
                     if sink is None:
-                        sink = output.writer(table.schema)
-                    sink.write(table)
+                        schema = table.schema
+                        sink = output.writer(schema)
+                    sink.write(_conform(table, schema))
                     output_rows += table.num_rows
                 input_rows += batch.num_rows
                 on_progress(batch.num_rows)
@@ -132,6 +134,21 @@ def score(
         seconds=round(seconds, 3),
         rows_per_second=round(input_rows / seconds, 1) if seconds > 0 else 0.0,
     )
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table in the output's schema (set by the first batch), or a one-line error."""
+    if table.schema.equals(schema):
+        return table
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        changed = [f.name for f, g in zip(table.schema, schema, strict=True) if f.type != g.type]
+        raise DataError(
+            f"column {changed[0] if changed else '?'} changed type within the input "
+            f"({table.schema.field(changed[0]).type if changed else '?'} after "
+            f"{schema.field(changed[0]).type if changed else '?'})"
+        ) from None
 
 
 def _reject_table(problems: list[Any], first_row: int) -> pa.Table:

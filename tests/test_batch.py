@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from app.artifact import load_runner, read_manifest
 from app.batch import score
 from app.cli import cli
-from app.data import CsvKind, DataKind, open_location, read_table
+from app.data import CsvKind, DataError, DataKind, open_location, read_table
 from app.predictor import Predictor
 from tests.conftest import REFERENCE_ROWS
 
@@ -218,3 +218,43 @@ def test_kept_csv_columns_are_copied_as_text(artifact_dir: Path, tmp_path: Path)
     args = ["predict", "--model-dir", str(artifact_dir), str(source), str(output), "--keep", "id"]
     assert runner.invoke(cli, args).exit_code == 0
     assert read_table(output).column("id").to_pylist() == ["01234", "A-7"]
+
+
+class _TwoBatches(DataKind):
+    """Two batches of the same rows whose `id` column has the given types."""
+
+    name = "two batches"
+
+    def __init__(self, location: str, first: pa.DataType, second: pa.DataType) -> None:
+        super().__init__(location)
+        self._types = (first, second)
+
+    def column_names(self) -> list[str]:
+        return ["id", *COLUMNS]
+
+    def batches(
+        self, columns: list[str] | None = None, text_columns: Any = ()
+    ) -> Iterator[pa.RecordBatch]:
+        for kind in self._types:
+            ids = (
+                pa.array(["1", "2"]).cast(kind)
+                if pa.types.is_integer(kind)
+                else pa.array(["1", "b"])
+            )
+            rows = pa.Table.from_pylist([VALID[0], VALID[1]])
+            yield (
+                rows.add_column(0, "id", ids).select(columns or self.column_names()).to_batches()[0]
+            )
+
+
+def test_a_column_type_change_is_conformed_or_one_clear_error(
+    predictor: Predictor, tmp_path: Path
+) -> None:
+    rejects = open_location(tmp_path / "r.csv")
+    widened = _TwoBatches("two", pa.int32(), pa.int64())
+    score(predictor, widened, open_location(tmp_path / "a.parquet"), rejects, keep=["id"])
+    assert read_table(tmp_path / "a.parquet").column("id").to_pylist() == [1, 2, 1, 2]
+    changed = _TwoBatches("two", pa.int64(), pa.string())
+    with pytest.raises(DataError, match="column id changed type within the input"):
+        score(predictor, changed, open_location(tmp_path / "b.parquet"), rejects, keep=["id"])
+    assert not (tmp_path / "b.parquet").exists()
