@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from app.data import DataError, DataKind, arrow_column, open_location, read_table
+from app.data import DataError, DataKind, arrow_column, open_location, read_table, register
 
 TABLE = pa.table(
     {
@@ -114,3 +116,31 @@ def test_unknown_locations_are_one_clear_line(tmp_path: Path) -> None:
         open_location("sqlite:///t.db")
     with pytest.raises(DataError, match="no such data file"):
         open_location(tmp_path / "missing.csv").column_names()
+
+
+def test_a_new_kind_is_one_class(tmp_path: Path) -> None:
+    """The README's example, verbatim in substance: register it and both directions work."""
+    import pyarrow.ipc
+
+    @register
+    class FeatherKind(DataKind):
+        name = "Feather"
+        suffixes = (".feather", ".arrow")
+
+        def column_names(self) -> list[str]:
+            return list(pyarrow.ipc.open_file(self.path).schema.names)
+
+        def batches(self, columns: Any = None, text_columns: Any = ()) -> Iterator[pa.RecordBatch]:
+            reader = pyarrow.ipc.open_file(self.path)
+            for index in range(reader.num_record_batches):
+                batch = reader.get_batch(index)
+                yield batch.select(columns) if columns else batch
+
+        def open_writer(self, path: Path, schema: pa.Schema) -> Any:
+            return pyarrow.ipc.new_file(path, schema)
+
+    kind = open_location(tmp_path / "t.feather")
+    assert isinstance(kind, FeatherKind)
+    with kind.writer(TABLE.schema) as sink:
+        sink.write(TABLE)
+    assert read_table(kind.location).equals(TABLE)
