@@ -42,11 +42,6 @@ _MESSAGES = {
 }
 
 
-def message_for(error_type: str) -> str:
-    """The client-facing sentence for a pydantic error type (the batch validation uses it too)."""
-    return _MESSAGES.get(error_type, error_type)
-
-
 @dataclass(frozen=True)
 class Predictions:
     """Raw model output for a batch: labels (or values) and class probabilities."""
@@ -66,6 +61,11 @@ class Problem:
     def as_detail(self) -> dict[str, Any]:
         """The envelope's `details` entry."""
         return {"row": self.row, "field": self.field, "message": self.message}
+
+
+def message_for(error_type: str) -> str:
+    """The client-facing sentence for a pydantic error type (the batch validation uses it too)."""
+    return _MESSAGES.get(error_type, error_type)
 
 
 @dataclass(frozen=True)
