@@ -17,10 +17,21 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from app import schemas
 from app.artifact import MISSING_CATEGORY, InputSpec
 from app.predictor import Problem, ValidatedBatch, message_for
 
-_OK, _WRONG_TYPE, _NOT_FINITE = 0, 1, 2
+_OK, _WRONG_TYPE, _NOT_FINITE, _OUT_OF_RANGE, _TOO_LONG = 0, 1, 2, 3, 4
+_CODE_ERRORS = {
+    _NOT_FINITE: "finite_number",
+    _OUT_OF_RANGE: "less_than_equal",
+    _TOO_LONG: "string_too_long",
+}
+# The API's limits where its schema module defines them (the API hot-path work adds them):
+# batch applies exactly those, and none where the API has none.
+_NUMBER_LIMIT: float | None = getattr(schemas, "FLOAT32_MAX", None)
+_INTEGER_LIMIT: int | None = getattr(schemas, "INTEGER_LIMIT", None)
+_STRING_LIMIT: int | None = getattr(schemas, "MAX_STRING_LENGTH", None)
 _TYPE_ERRORS = {
     "number": "float_type",
     "integer": "int_type",
@@ -55,7 +66,7 @@ def validate_batch(inputs: list[InputSpec], batch: Any, untyped_text: bool) -> V
         for row, codes_of_row in zip(rows.tolist(), row_codes.tolist(), strict=True):
             for (spec, _, _), code in zip(checked, codes_of_row, strict=True):
                 if code != _OK:
-                    error = "finite_number" if code == _NOT_FINITE else _TYPE_ERRORS[spec.type]
+                    error = _CODE_ERRORS.get(code) or _TYPE_ERRORS[spec.type]
                     problems.append(Problem(row=row, field=spec.name, message=message_for(error)))
     valid = ~bad
     columns = {
@@ -77,12 +88,17 @@ def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Value
     if spec.type == "string":
         if _is_text(kind):
             values, codes = _text_objects(array), np.zeros(len(array), dtype=np.uint8)
+            if _STRING_LIMIT is not None:
+                long = pc.greater(pc.utf8_length(array), _STRING_LIMIT).fill_null(False)
+                codes[np.asarray(long, dtype=np.bool_)] = _TOO_LONG
         else:
             values, codes = _placeholders(len(array), spec), _wrong_type(len(array))
     elif _is_text(kind) and untyped_text:
         values, codes = _parse_text(array, spec)
     elif pa.types.is_integer(kind) and spec.type in ("number", "integer"):
         values, codes = _floats(array), np.zeros(len(array), dtype=np.uint8)
+        if spec.type == "integer":
+            codes[_integers_out_of_range(array)] = _OUT_OF_RANGE
     elif pa.types.is_floating(kind) and spec.type == "number":
         values = _floats(array)
         codes = np.where(np.isfinite(values), _OK, _NOT_FINITE).astype(np.uint8)
@@ -90,6 +106,9 @@ def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Value
         values, codes = _floats(array), np.zeros(len(array), dtype=np.uint8)
     else:
         values, codes = _placeholders(len(array), spec), _wrong_type(len(array))
+    if spec.type == "number" and _NUMBER_LIMIT is not None:
+        beyond = (codes == _OK) & (np.abs(np.nan_to_num(values)) > _NUMBER_LIMIT)
+        codes[beyond] = _OUT_OF_RANGE
     if nulls.any():
         # A null is fine where the field is nullable and the wrong type where it is not.
         codes[nulls] = _OK if spec.nullable else _WRONG_TYPE
@@ -149,12 +168,42 @@ def _parse_text(array: Any, spec: InputSpec) -> tuple[Values, Codes]:
     values = np.asarray(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)
     finite = np.isfinite(values)
     if spec.type == "integer":
-        digits = pc.ascii_is_decimal(pc.utf8_ltrim(array, "+-"))
-        integral = np.asarray(digits.fill_null(True), dtype=np.bool_)
-        ok = readable & integral & finite
-        return values, np.where(ok, _OK, _WRONG_TYPE).astype(np.uint8)
+        unsigned = pc.utf8_ltrim(array, "+-")
+        integral = np.asarray(pc.ascii_is_decimal(unsigned).fill_null(True), dtype=np.bool_)
+        codes = np.where(readable & integral, _OK, _WRONG_TYPE).astype(np.uint8)
+        if _INTEGER_LIMIT is not None:
+            codes[(codes == _OK) & _digits_out_of_range(unsigned)] = _OUT_OF_RANGE
+        else:
+            # Too many digits for a float64: the model could not take it.
+            codes[(codes == _OK) & ~finite] = _WRONG_TYPE
+        return values, codes
     codes = np.where(readable, np.where(finite, _OK, _NOT_FINITE), _WRONG_TYPE)
     return values, codes.astype(np.uint8)
+
+
+def _integers_out_of_range(array: Any) -> npt.NDArray[np.bool_]:
+    """Exact, in the integers' own type: float64 would round 2**53 + 1 down to the limit."""
+    kind = array.type
+    if _INTEGER_LIMIT is None or kind.bit_width < 64:
+        return np.zeros(len(array), dtype=np.bool_)
+    limit = pa.scalar(_INTEGER_LIMIT, kind)
+    beyond = pc.greater(array, limit)
+    if pa.types.is_signed_integer(kind):
+        beyond = pc.or_(beyond, pc.less(array, pa.scalar(-_INTEGER_LIMIT, kind)))
+    return np.asarray(beyond.fill_null(False), dtype=np.bool_)
+
+
+def _digits_out_of_range(unsigned: Any) -> npt.NDArray[np.bool_]:
+    """Integer text beyond the limit, by its digits (any sign was trimmed), exactly."""
+    assert _INTEGER_LIMIT is not None
+    digits = pc.utf8_ltrim(unsigned, "0")
+    widest = len(str(_INTEGER_LIMIT))
+    short = pc.less_equal(pc.utf8_length(digits), widest).fill_null(True)
+    readable = pc.and_(short, pc.ascii_is_decimal(digits).fill_null(False))
+    numbers = pc.cast(pc.if_else(readable, digits, pa.scalar(None, digits.type)), pa.uint64())
+    high = pc.greater(numbers, pa.scalar(_INTEGER_LIMIT, pa.uint64())).fill_null(False)
+    too_wide = pc.invert(short)
+    return np.asarray(pc.or_(high, too_wide), dtype=np.bool_)
 
 
 def _check_union(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Values, Codes]:

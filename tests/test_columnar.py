@@ -76,13 +76,16 @@ def _assert_same_decisions(
             assert np.array_equal(got, column, equal_nan=True), name
 
 
-_json_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**63 - 1),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=5),
+# Values at the edges of the API's limits (float32 range, exact float64 integers, string length).
+_EDGE_NUMBERS = [3.4028234663852886e38, 3.4028235677973366e38, -3.4028235677973366e38, 1e39]
+_EDGE_INTEGERS = [2**53, 2**53 + 1, -(2**53), -(2**53) - 1, 2**63 - 1, -(2**63)]
+_EDGE_TEXTS = ["x" * 1000, "x" * 1001, "\u00e9" * 1001]
+_integers = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1), st.sampled_from(_EDGE_INTEGERS)
 )
+_floats = st.one_of(st.floats(), st.sampled_from(_EDGE_NUMBERS))
+_texts = st.one_of(st.text(max_size=5), st.sampled_from(_EDGE_TEXTS))
+_json_scalars = st.one_of(st.none(), st.booleans(), _integers, _floats, _texts)
 
 
 @st.composite
@@ -94,9 +97,9 @@ def _typed_columns(draw: st.DrawFn) -> dict[str, list[Any]]:
         kind = draw(st.sampled_from(["bool", "int", "float", "str", "null", "mixed"]))
         strategy = {
             "bool": st.one_of(st.none(), st.booleans()),
-            "int": st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1)),
-            "float": st.one_of(st.none(), st.floats()),
-            "str": st.one_of(st.none(), st.text(max_size=5)),
+            "int": st.one_of(st.none(), _integers),
+            "float": st.one_of(st.none(), _floats),
+            "str": st.one_of(st.none(), _texts),
             "null": st.none(),
             "mixed": _json_scalars,
         }[kind]
@@ -121,6 +124,9 @@ _number_texts = st.one_of(
         r"[+-]?(?:[0-9]{1,4}\.?[0-9]{0,3}|\.[0-9]{1,3})(?:[eE][+-]?[0-9]{1,3})?", fullmatch=True
     ),
     st.sampled_from(["nan", "NaN", "-inf", "+Infinity", "INF", "1e400", "-1e400", "1e-400"]),
+    st.sampled_from([repr(value) for value in _EDGE_NUMBERS] + ["3.4028235e38", "-1e39"]),
+    st.sampled_from([str(value) for value in _EDGE_INTEGERS] + ["+0009007199254740993", "-000"]),
+    st.sampled_from(_EDGE_TEXTS),
     st.sampled_from(
         ["true", "False", "TRUE", "1", "0", "", " 1", "1 ", "1_0", "0x10", "e5", "1e", "."]
     ),
