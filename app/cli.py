@@ -5,15 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
-from app.artifact import ArtifactError, load_runner, read_manifest, verify_files
-
-if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+from app.artifact import ArtifactError, read_manifest, verify_files
 
 cli = typer.Typer(
     help="Put one trained scikit-learn pipeline into production.", no_args_is_help=True
@@ -191,6 +189,7 @@ def predict(
     """Score a file with the service's artifact and validation; invalid rows go to a rejects CSV."""
     import orjson
 
+    from app.artifact import load_runner
     from app.batch import score
     from app.data import DataError, open_location
     from app.predictor import Predictor
