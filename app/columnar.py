@@ -82,6 +82,10 @@ def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Value
     if pa.types.is_dictionary(kind):
         array = array.dictionary_decode()
         kind = array.type
+    if pa.types.is_string_view(kind):
+        # Fewer compute kernels take string views (utf8_length does not).
+        array = array.cast(pa.large_string())
+        kind = array.type
     if pa.types.is_union(kind):
         return _check_union(array, spec, untyped_text)
     nulls = np.asarray(array.is_null(), dtype=np.bool_)
