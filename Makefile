@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install run train lint test bench clean
+.PHONY: install run train lint test bench bench-batch clean
 
 $(BIN)/mlvajra: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: lint
 
 bench: install train
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
+
+# Batch scoring: rows/s CSV -> Parquet, and peak RSS for 1M vs 10M rows (a few minutes).
+bench-batch: install train
+	$(BIN)/python bench/batch.py --model-dir $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,11 +1,13 @@
-"""`mlvajra`: train, verify and serve one artifact."""
+"""`mlvajra`: train, verify, serve and batch-score one artifact."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -31,7 +33,10 @@ def _fail(message: str) -> typer.Exit:
 @cli.command()
 def train(
     data: Annotated[
-        Path | None, typer.Option(help="CSV or Parquet file; default: built-in penguins.")
+        str | None,
+        typer.Option(
+            help="CSV, Parquet or JSON Lines file, or sqlite:///db?table=T; default: penguins."
+        ),
     ] = None,
     target: Annotated[
         str | None, typer.Option(help="Column to predict (needed with --data).")
@@ -106,7 +111,7 @@ def train(
 def verify(
     model_dir: Annotated[Path, typer.Argument(help="Artifact version folder.")],
     data: Annotated[
-        Path | None, typer.Option(help="Rows to check parity on; default: the training data.")
+        str | None, typer.Option(help="Rows to check parity on; default: the training data.")
     ] = None,
 ) -> None:
     """Re-check every file's sha256 and the sklearn/onnxruntime parity; non-zero exit on failure."""
@@ -154,6 +159,104 @@ def serve(
     if config is None:
         raise _fail("gunicorn.conf.py not found in the checkout or the working directory")
     os.execv(gunicorn, [gunicorn, "-c", str(config), "app.main:app"])  # noqa: S606
+
+
+@cli.command()
+def predict(
+    input_location: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT", help="A .csv, .parquet or .jsonl file, or sqlite:///db?table=T."
+        ),
+    ],
+    output_location: Annotated[
+        str, typer.Argument(metavar="OUTPUT", help="Where predictions go; same kinds as INPUT.")
+    ],
+    model_dir: Annotated[
+        Path, typer.Option(envvar="MLVAJRA_MODEL_DIR", help="Artifact version folder.")
+    ],
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(help="Input column copied to the output, e.g. an id (repeatable)."),
+    ] = None,
+    rejects: Annotated[
+        str | None,
+        typer.Option(help="CSV of invalid rows; default: <OUTPUT stem>.rejects.csv beside OUTPUT."),
+    ] = None,
+    model_format: Annotated[
+        str | None,
+        typer.Option("--format", help="onnx or joblib; default: the manifest's format."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="onnxruntime threads; default: one per CPU.")
+    ] = None,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON.")
+    ] = False,
+) -> None:
+    """Score a file with the service's artifact and validation; invalid rows go to a rejects CSV."""
+    import orjson
+
+    from app.artifact import load_runner
+    from app.batch import score
+    from app.data import DataError, open_location
+    from app.predictor import Predictor
+
+    if model_format not in (None, "onnx", "joblib"):
+        raise _fail("--format must be onnx or joblib")
+    try:
+        manifest = read_manifest(model_dir)
+        chosen: Literal["onnx", "joblib"] = model_format or manifest.format  # type: ignore[assignment]
+        runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
+        source = open_location(input_location)
+        output = open_location(output_location)
+        default_rejects = output.path.with_name(f"{output.stem()}.rejects.csv")
+        reject_target = open_location(rejects or default_rejects)
+        if output.path.resolve() == source.path.resolve():
+            raise DataError("OUTPUT must differ from INPUT")
+        predictor = Predictor(manifest, runner, max_instances=1)
+        show = sys.stderr.isatty() and not json_summary
+        with _progress(show, source.row_count() if show else None) as advance:
+            summary = score(predictor, source, output, reject_target, keep or [], advance)
+    except (ArtifactError, DataError) as error:
+        raise _fail(str(error)) from None
+    if json_summary:
+        typer.echo(orjson.dumps(summary.as_dict()).decode())
+        return
+    typer.echo(
+        f"{summary.input_rows} rows in = {summary.output_rows} scored + "
+        f"{summary.rejected_rows} rejected ({summary.problems} problems) "
+        f"in {summary.seconds:.2f} s, {summary.rows_per_second:,.0f} rows/s"
+    )
+    typer.echo(f"  predictions: {summary.output}")
+    typer.echo(f"  rejects:     {summary.rejects}")
+
+
+@contextlib.contextmanager
+def _progress(show: bool, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar with rows/s on a terminal; nothing otherwise."""
+    if not show:
+        yield lambda rows: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        Task,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    class RowsPerSecond(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed or 0:,.0f} rows/s")
+
+    columns: list[Any] = [SpinnerColumn(), BarColumn(), MofNCompleteColumn(), RowsPerSecond()]
+    with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
+        task = bar.add_task("scoring", total=total)
+        yield lambda rows: bar.advance(task, rows)
 
 
 def main() -> None:

@@ -74,6 +74,25 @@ class Problem:
         return {"row": self.row, "field": self.field, "message": self.message}
 
 
+def message_for(error_type: str) -> str:
+    """The client-facing sentence for a pydantic error type (the batch validation uses it too)."""
+    return _MESSAGES.get(error_type, error_type)
+
+
+@dataclass(frozen=True)
+class ValidatedBatch:
+    """A batch judged column by column: rows that passed, their model input, others' problems."""
+
+    valid: npt.NDArray[np.bool_]
+    columns: dict[str, npt.NDArray[Any]]
+    problems: list[Problem]
+
+    @property
+    def valid_rows(self) -> int:
+        """How many rows passed."""
+        return int(np.count_nonzero(self.valid))
+
+
 class Predictor:
     """One loaded artifact: strict validation, columnar model input, typed predictions."""
 
@@ -170,6 +189,18 @@ class Predictor:
             else:
                 record[spec.name] = 0
         self.predict_json(orjson.dumps({"instances": [record]}))
+
+    def validate_columns(self, batch: Any, untyped_text: bool = False) -> ValidatedBatch:
+        """Judge an Arrow batch column by column, with `validate_rows`' decisions and messages."""
+        # Imported here: pyarrow is a batch dependency, not in the serving image.
+        from app.columnar import validate_batch
+
+        return validate_batch(self.manifest.inputs, batch, untyped_text)
+
+    def run_columns(self, columns: dict[str, npt.NDArray[Any]]) -> Predictions:
+        """Score model input columns that passed validation (`validate_columns().columns`)."""
+        labels, probabilities = self._runner.run(columns)
+        return Predictions(labels=labels, probabilities=probabilities)
 
     def _request_error(self, errors: list[ErrorDetails]) -> Exception:
         if any(item["type"] == "json_invalid" for item in errors):

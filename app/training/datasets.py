@@ -1,4 +1,4 @@
-"""Training data: the built-in penguins table or a user's CSV/Parquet file, and its input schema."""
+"""Training data: the built-in penguins table or a user's data (any kind app.data reads)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from app.artifact import MISSING_CATEGORY, InputSpec, Task, sha256_file
+from app.artifact import MISSING_CATEGORY, InputSpec, Task
+from app.data import DataError, open_location, read_table
 
 DEFAULT_NAME = "penguins"
 DEFAULT_TARGET = "species"
@@ -36,23 +37,22 @@ def penguins_csv() -> Path:
     return Path(str(importlib.resources.files("palmerpenguins") / "data" / "penguins.csv"))
 
 
-def read_dataset(path: Path | None) -> Dataset:
-    """Read a CSV or Parquet file; `None` (or `builtin:penguins`) means the built-in data."""
+def read_dataset(path: str | Path | None) -> Dataset:
+    """Read any data kind (CSV, Parquet, JSON Lines, SQLite); `None` means the built-in data."""
     if path is None or str(path) == BUILTIN_SOURCE:
         dataset = read_dataset(penguins_csv())
         return Dataset(frame=dataset.frame, source=BUILTIN_SOURCE, sha256=dataset.sha256)
-    if not path.is_file():
-        raise DatasetError(f"no such data file: {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        frame = pd.read_csv(path)
-    elif suffix in {".parquet", ".pq"}:
-        frame = pd.read_parquet(path)
-    else:
-        raise DatasetError(f"unsupported data file {path.name}: use .csv or .parquet")
+    try:
+        kind = open_location(path)
+        if not kind.exists():
+            raise DatasetError(f"no such data file: {path}")
+        frame = read_table(kind.location).to_pandas()
+        sha256 = kind.sha256()
+    except DataError as error:
+        raise DatasetError(str(error)) from None
     if frame.empty:
         raise DatasetError(f"{path} has no rows")
-    return Dataset(frame=frame, source=str(path), sha256=sha256_file(path))
+    return Dataset(frame=frame, source=kind.location, sha256=sha256)
 
 
 def infer_task(target: pd.Series) -> Task:

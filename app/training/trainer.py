@@ -22,6 +22,7 @@ from app.artifact import (
     Training,
     sha256_file,
 )
+from app.data import open_location
 from app.training.datasets import (
     DEFAULT_NAME,
     DEFAULT_TARGET,
@@ -41,7 +42,8 @@ LIBRARIES = ("scikit-learn", "skl2onnx", "onnxruntime", "onnx", "numpy", "pandas
 class TrainOptions:
     """What `mlvajra train` was asked to do."""
 
-    data: Path | None = None
+    data: str | Path | None = None
+    """A path or URI that app.data reads; None means the built-in penguins."""
     target: str | None = None
     name: str | None = None
     models_root: Path = Path("models")
@@ -75,7 +77,9 @@ def train(options: TrainOptions) -> Path:
     target = options.target or (DEFAULT_TARGET if options.data is None else None)
     if target is None:
         raise EvaluationError("--target is required with --data")
-    name = options.name or (DEFAULT_NAME if options.data is None else options.data.stem)
+    name = options.name or (
+        DEFAULT_NAME if options.data is None else open_location(options.data).stem()
+    )
     frame = dataset.frame
     inputs = infer_inputs(frame, target, options.drop, options.categorical, options.numeric)
     if frame[target].isna().any():

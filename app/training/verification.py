@@ -15,11 +15,11 @@ class VerificationError(Exception):
     """Parity could not be checked; the message says why."""
 
 
-def check_parity(model_dir: Path, manifest: Manifest, data: Path | None) -> Parity | None:
+def check_parity(model_dir: Path, manifest: Manifest, data: str | Path | None) -> Parity | None:
     """Parity on `data` (default: the training data, whose sha256 must match); None without ONNX."""
     if ONNX_FILE not in manifest.files:
         return None
-    source = data or Path(manifest.training.data_source)
+    source = data or manifest.training.data_source
     try:
         dataset = read_dataset(source)
     except DatasetError as error:
