@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install run train lint test bench bench-batch clean
+.PHONY: install run train lint test tools bench bench-batch clean
 
 $(BIN)/mlvajra: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,16 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint tools
 	$(BIN)/pytest
 
-bench: install train
+# wrk and nginx come from Debian; installed here when missing and allowed (root), as .ci/run does.
+tools:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk; } || \
+		{ echo "install wrk and nginx (Debian: apt-get install wrk nginx-light)"; exit 1; }
+
+bench: install train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
 
 # Batch scoring: rows/s CSV -> Parquet, and peak RSS for 1M vs 10M rows (a few minutes).
