@@ -28,15 +28,11 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-RECORD = {
-    "island": "Torgersen",
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "sex": "male",
-    "year": 2007,
-}
+sys.path.insert(0, str(ROOT))
+
+from tests.conftest import REFERENCE_ROWS  # noqa: E402
+
+RECORD = REFERENCE_ROWS[0][0]
 REQUESTS_PER_CONNECTION = 500
 
 
