@@ -313,12 +313,7 @@ def rollback(
 @stack_cli.command()
 def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
     """Active color, what each color serves, and what nginx answers (JSON)."""
-    state_dir = state_dir.resolve()
-    try:
-        state = StackState.load(state_dir)
-    except StackError as error:
-        raise _fail(str(error)) from None
-    backend = state.backend_for(state_dir)
+    state, backend = _load(state_dir)
     colors: dict[str, Any] = {}
     for name, color in state.colors.items():
         running = color is not None and backend.color_running(color)
@@ -340,11 +335,7 @@ def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
 def down(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
     """Stop nginx, then every color (gracefully). Leaves the state dir for inspection."""
     state_dir = state_dir.resolve()
-    try:
-        state = StackState.load(state_dir)
-    except StackError as error:
-        raise _fail(str(error)) from None
-    backend = state.backend_for(state_dir)
+    state, backend = _load(state_dir)
     backend.stop_edge()
     for name, color in state.colors.items():
         if color is not None:
@@ -360,6 +351,16 @@ def _refuse_running_stack(state_dir: Path) -> None:
     backend = state.backend_for(state_dir)
     if any(color is not None and backend.color_running(color) for color in state.colors.values()):
         raise StackError(f"a stack already runs in {state_dir}: `mlvajra stack down` first")
+
+
+def _load(state_dir: Path) -> tuple[StackState, Backend]:
+    """The saved stack and its backend, or a one-line failure."""
+    state_dir = state_dir.resolve()
+    try:
+        state = StackState.load(state_dir)
+    except StackError as error:
+        raise _fail(str(error)) from None
+    return state, state.backend_for(state_dir)
 
 
 def _fail(message: str) -> typer.Exit:
