@@ -151,8 +151,7 @@ class Predictor:
 
     def run(self, records: Sequence[dict[str, Any]]) -> Predictions:
         """Score validated records."""
-        labels, probabilities = self._runner.run(self.columns(records))
-        return Predictions(labels=labels, probabilities=probabilities)
+        return self.run_columns(self.columns(records))
 
     def prediction_objects(self, predictions: Predictions) -> list[dict[str, Any]]:
         """The API's per-record answers, in order."""
