@@ -16,7 +16,11 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
 
 _cpus = os.cpu_count() or 1
 _host = os.environ.get("HOST", "127.0.0.1")
-bind = os.environ.get("MLVAJRA_BIND", f"{_host}:{os.environ.get('PORT', '8000')}")
+bind = [os.environ.get("MLVAJRA_BIND", f"{_host}:{os.environ.get('PORT', '8000')}")]
+# The stack's nginx connects to a color through this unix socket (`mlvajra stack`, README).
+_unix_socket = os.environ.get("MLVAJRA_UNIX_SOCKET", "").strip()
+if _unix_socket:
+    bind.append(f"unix:{_unix_socket}")
 workers = int(os.environ.get("MLVAJRA_WORKERS") or _cpus)
 worker_class = "uvicorn_worker.UvicornWorker"
 # onnxruntime threads per worker so that workers x threads <= CPUs.
@@ -31,7 +35,9 @@ graceful_timeout = 20
 # No preload: onnxruntime sessions must be created after fork (PITFALLS.md). No max_requests:
 # recycled workers leave metric files behind and no leak has been measured.
 preload_app = False
-reuse_port = True
+# reuse_port gives each worker its own TCP socket (busiest worker 51 %, bench/), but a worker
+# binding a unix path removes the previous worker's socket file: with one, the master binds both.
+reuse_port = not _unix_socket
 # gunicorn 27 opens a control socket at a fixed path: two colors on one host would collide.
 control_socket_disable = True
 accesslog = None

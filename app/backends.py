@@ -16,21 +16,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.edge import (
-    UPSTREAM_FILE,
-    EdgeOptions,
-    render_local,
-    upstream_block,
-    write_atomically,
-)
+from app.edge import ACTIVE_SOCKET, EdgeOptions, color_socket, point_symlink, render_local
 
 ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONFIG = ROOT / "gunicorn.conf.py"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_SOCKET_DIR = "/run/mlvajra"
+"""The volume the colors and nginx share in docker-compose.yml: color sockets and the symlink."""
 STOP_GRACE_SECONDS = 30.0
 """How long a color gets after SIGTERM; above gunicorn's graceful_timeout (20 s)."""
-EDGE_DRAIN_SECONDS = 20.0
-"""How long old nginx workers may take after a reload; above worker_shutdown_timeout (15 s)."""
+EDGE_STOP_SECONDS = 20.0
+"""How long nginx may take to stop; above its worker_shutdown_timeout (15 s)."""
+DRAIN_SECONDS = "1"
+"""MLVAJRA_DRAIN_SECONDS for the colors unless set: after SIGTERM a color keeps serving this long,
+answering `Connection: close`, so nginx moves its keep-alive connections to the new color."""
 
 
 class StackError(Exception):
@@ -71,26 +70,11 @@ class Backend(Protocol):
     def stop_color(self, state: ColorState) -> str:
         """Stop gracefully and wait; return how it ended ("exited cleanly" or why not)."""
 
-    def read_upstream(self) -> str:
-        """The active-color include as it is now."""
-
-    def write_upstream(self, text: str) -> None:
-        """Replace the active-color include atomically."""
-
-    def upstream_for(self, state: ColorState) -> str:
-        """The include that points nginx at `state`."""
-
-    def test_config(self) -> None:
-        """`nginx -t`; raise StackError with nginx's reason on failure."""
-
-    def reload(self) -> None:
-        """`nginx -s reload` (asynchronous: old workers finish their requests)."""
-
-    def wait_edge_drained(self) -> None:
-        """Block until no nginx worker of the old configuration is left."""
+    def point_edge_at(self, state: ColorState) -> None:
+        """Rename a new active-color symlink naming `state`'s socket: new connections go there."""
 
     def start_edge(self, first: ColorState) -> None:
-        """Render the config pointing at `first` and start nginx."""
+        """Render the config, point it at `first`, check it (`nginx -t`) and start nginx."""
 
     def stop_edge(self) -> None:
         """Stop nginx gracefully."""
@@ -153,30 +137,17 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-            found.append(int(entry.name))
-    return found
-
-
 class LocalBackend:
-    """Colors are gunicorn masters on 127.0.0.1 ports; nginx runs with the state dir as prefix."""
+    """Colors are gunicorn masters on 127.0.0.1 ports and unix sockets in `<state>/run`; nginx
+    runs with `<state>/nginx` as its prefix."""
 
     def __init__(self, state_dir: Path, options: EdgeOptions, workers: int | None) -> None:
         self.state_dir = state_dir
         self.prefix = state_dir / "nginx"
+        self.socket_dir = state_dir / "run"
         self.options = options
         self.workers = workers
         self._children: dict[int, subprocess.Popen[bytes]] = {}
-        self._old_workers: set[int] = set()
 
     def _nginx(self, *args: str) -> subprocess.CompletedProcess[str]:
         nginx = _executable("nginx", "MLVAJRA_NGINX", Path("/usr/sbin/nginx"))
@@ -193,10 +164,17 @@ class LocalBackend:
         port = free_port()
         metrics_dir = self.state_dir / f"metrics-{color}"
         metrics_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            unix_socket = color_socket(self.socket_dir, color)
+        except ValueError as error:
+            raise StackError(str(error)) from None
         log = self.state_dir / f"{color}-{port}.log"
         environment = {
+            "MLVAJRA_DRAIN_SECONDS": DRAIN_SECONDS,
             **os.environ,
             "MLVAJRA_MODEL_DIR": str(model_dir),
+            "MLVAJRA_UNIX_SOCKET": str(unix_socket),
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
@@ -259,17 +237,9 @@ class LocalBackend:
             return "exited with an error reason in its log"
         return "exited cleanly"
 
-    def read_upstream(self) -> str:
-        """The current include file."""
-        return (self.prefix / UPSTREAM_FILE).read_text()
-
-    def write_upstream(self, text: str) -> None:
-        """Temp file + rename in the nginx prefix."""
-        write_atomically(self.prefix / UPSTREAM_FILE, text)
-
-    def upstream_for(self, state: ColorState) -> str:
-        """127.0.0.1 and the color's port."""
-        return upstream_block("127.0.0.1", state.port)
+    def point_edge_at(self, state: ColorState) -> None:
+        """`<state>/run/active.sock` -> `<color>.sock` (relative: the folder may move)."""
+        point_symlink(self.socket_dir / ACTIVE_SOCKET, f"{state.color}.sock")
 
     def test_config(self) -> None:
         """`nginx -t` on the rendered files."""
@@ -280,14 +250,6 @@ class LocalBackend:
             ]
             raise StackError(f"nginx -t failed: {(lines or [result.stderr.strip()])[0]}")
 
-    def reload(self) -> None:
-        """Signal the master to re-read the config; remember which workers knew the old one."""
-        master = self._master_pid()
-        self._old_workers = set(_children(master)) if master is not None else set()
-        result = self._nginx("-s", "reload")
-        if result.returncode != 0:
-            raise StackError(f"nginx -s reload failed: {result.stderr.strip()}")
-
     def _master_pid(self) -> int | None:
         try:
             pid = int((self.prefix / "nginx.pid").read_text().strip())
@@ -295,22 +257,12 @@ class LocalBackend:
             return None
         return pid if self._alive(pid, "nginx") else None
 
-    def wait_edge_drained(self) -> None:
-        """Poll until every worker that ran before the last reload has exited."""
-        # By pid, not by the "shutting down" title: an old worker that has not handled the
-        # master's signal yet still looks like a current one, and still sends to the old color.
-        deadline = time.monotonic() + EDGE_DRAIN_SECONDS
-        while time.monotonic() < deadline:
-            if not any(self._alive(pid, "nginx") for pid in self._old_workers):
-                return
-            time.sleep(0.05)
-        raise StackError(f"old nginx workers still running after {EDGE_DRAIN_SECONDS:.0f} s")
-
     def start_edge(self, first: ColorState) -> None:
         """Render into the prefix, check, start `nginx` (daemon off) in its own session."""
         if self._master_pid() is not None:
             raise StackError(f"nginx already runs for {self.prefix}")
-        render_local(self.prefix, self.options, first.port)
+        render_local(self.prefix, self.options, self.socket_dir / ACTIVE_SOCKET)
+        self.point_edge_at(first)
         self.test_config()
         nginx = _executable("nginx", "MLVAJRA_NGINX", Path("/usr/sbin/nginx"))
         with (self.prefix / "nginx.out").open("wb") as log_file:
@@ -338,7 +290,7 @@ class LocalBackend:
         if master is None:
             return
         os.kill(master, signal.SIGQUIT)
-        deadline = time.monotonic() + EDGE_DRAIN_SECONDS
+        deadline = time.monotonic() + EDGE_STOP_SECONDS
         while self._alive(master, "nginx") and time.monotonic() < deadline:
             time.sleep(0.05)
 
@@ -364,7 +316,6 @@ class ComposeBackend:
         self.state_dir = state_dir
         self.options = options
         self.models_root = models_root.resolve()
-        self.upstream_dir = state_dir / "upstream"
         self.model_dirs: dict[str, str] = {}
 
     def _compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -372,7 +323,6 @@ class ComposeBackend:
         environment = {
             **os.environ,
             "MLVAJRA_MODELS": str(self.models_root),
-            "MLVAJRA_UPSTREAM_DIR": str(self.upstream_dir),
             "MLVAJRA_PORT": str(self.options.port),
             "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(self.options.body_limit),
             "MLVAJRA_RATE": self.options.rate,
@@ -428,36 +378,20 @@ class ComposeBackend:
                 return f"exited with code {code}"
         return "exited cleanly"
 
-    def read_upstream(self) -> str:
-        """The include in the directory mounted into nginx."""
-        return (self.upstream_dir / UPSTREAM_FILE).read_text()
-
-    def write_upstream(self, text: str) -> None:
-        """Rename inside a mounted directory: a mounted single file would keep its old inode."""
-        self.upstream_dir.mkdir(parents=True, exist_ok=True)
-        write_atomically(self.upstream_dir / UPSTREAM_FILE, text)
-
-    def upstream_for(self, state: ColorState) -> str:
-        """The compose service name and the in-container port."""
-        return upstream_block(state.color, 8000)
-
-    def test_config(self) -> None:
-        """`nginx -t` inside the nginx container."""
-        result = self._compose("exec", "-T", "nginx", "nginx", "-t", check=False)
-        if result.returncode != 0:
-            raise StackError(f"nginx -t failed: {result.stderr.strip()[-300:]}")
-
-    def reload(self) -> None:
-        """`nginx -s reload` inside the nginx container."""
-        self._compose("exec", "-T", "nginx", "nginx", "-s", "reload")
-
-    def wait_edge_drained(self) -> None:
-        """The nginx image has no ps: wait out worker_shutdown_timeout instead."""
-        time.sleep(EDGE_DRAIN_SECONDS)
+    def point_edge_at(self, state: ColorState) -> None:
+        """Rename the symlink in the socket volume, from inside the color (it owns the volume)."""
+        script = (
+            "import sys, pathlib, app.edge as e;"
+            " e.point_symlink(pathlib.Path(sys.argv[1]), sys.argv[2])"
+        )
+        link = f"{COMPOSE_SOCKET_DIR}/{ACTIVE_SOCKET}"
+        self._compose(
+            "exec", "-T", state.color, "python", "-c", script, link, f"{state.color}.sock"
+        )
 
     def start_edge(self, first: ColorState) -> None:
-        """Write the include, then `docker compose up -d --wait nginx`."""
-        self.write_upstream(self.upstream_for(first))
+        """Point the symlink at `first`, then `docker compose up -d --wait nginx`."""
+        self.point_edge_at(first)
         self._compose("up", "--detach", "--no-deps", "--wait", "nginx")
 
     def stop_edge(self) -> None:

@@ -38,8 +38,9 @@ class Settings(BaseSettings):
     quote input values)."""
 
     drain_seconds: float = Field(default=0.0, ge=0.0, le=15.0)
-    """After SIGTERM, keep serving this long with /ready answering 503, so a load balancer stops
-    sending before the socket closes; keep it below gunicorn's graceful_timeout (20 s)."""
+    """After SIGTERM, keep serving this long with /ready answering 503 and `Connection: close` on
+    every response, so a load balancer stops sending and a proxy reconnects elsewhere before the
+    socket closes; keep it below gunicorn's graceful_timeout (20 s)."""
 
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""

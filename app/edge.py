@@ -1,4 +1,4 @@
-"""nginx in front of the colors: render the config templates, write the active upstream."""
+"""nginx in front of the colors: render the config templates, point the active-color symlink."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ NGINX_DIR = Path(__file__).resolve().parent.parent / "nginx"
 
 SITE_TEMPLATE = "mlvajra.conf.template"
 MAIN_TEMPLATE = "nginx.conf.template"
-UPSTREAM_FILE = "active.conf"
+ACTIVE_SOCKET = "active.sock"
+"""The symlink nginx connects through; it names the active color's unix socket."""
 UPSTREAM_KEEPALIVE = 32
 """Idle keep-alive connections each nginx worker keeps to the active color."""
+MAX_SOCKET_PATH = 107
+"""Longest unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL)."""
 
 _PLACEHOLDER = re.compile(r"\$\{(MLVAJRA_[A-Z_]+)\}")
 
@@ -51,16 +54,20 @@ def render(template: str, values: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
 
 
-def upstream_block(host: str, port: int) -> str:
-    """The include that names the active color."""
-    return (
-        "# Written by `mlvajra stack`; replaced atomically on every switch.\n"
-        "upstream active {\n"
-        f"    server {host}:{port};\n"
-        f"    keepalive {UPSTREAM_KEEPALIVE};\n"
-        "    keepalive_timeout 60s;\n"
-        "}\n"
-    )
+def color_socket(socket_dir: Path, color: str) -> Path:
+    """Where `color` listens for nginx: `<socket_dir>/<color>.sock`, short enough for Linux."""
+    path = socket_dir / f"{color}.sock"
+    if len(str(path)) > MAX_SOCKET_PATH:
+        raise ValueError(f"{path} is longer than {MAX_SOCKET_PATH} bytes: use a shorter folder")
+    return path
+
+
+def point_symlink(link: Path, target: str) -> None:
+    """Make `link` name `target` in one rename: a connect() sees the old or the new, never none."""
+    temporary = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -73,8 +80,11 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def render_local(prefix: Path, options: EdgeOptions, upstream_port: int) -> Path:
-    """Write nginx.conf, mlvajra.conf and active.conf into `prefix`; return nginx.conf's path."""
+def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Path:
+    """Write nginx.conf and mlvajra.conf into `prefix`; return nginx.conf's path.
+
+    nginx reaches the active color through `active_socket`, which need not exist yet.
+    """
     prefix.mkdir(parents=True, exist_ok=True)
     for temp_dir in ("client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"):
         (prefix / temp_dir).mkdir(exist_ok=True)
@@ -86,7 +96,8 @@ def render_local(prefix: Path, options: EdgeOptions, upstream_port: int) -> Path
         "MLVAJRA_PREFIX": str(prefix),
         "MLVAJRA_USER_DIRECTIVE": user,
         "MLVAJRA_NGINX_WORKERS": str(options.nginx_workers),
-        "MLVAJRA_UPSTREAM_FILE": str(prefix / UPSTREAM_FILE),
+        "MLVAJRA_ACTIVE_SOCKET": str(active_socket),
+        "MLVAJRA_UPSTREAM_KEEPALIVE": str(UPSTREAM_KEEPALIVE),
         "MLVAJRA_LISTEN": f"127.0.0.1:{options.port}",
         "MLVAJRA_ACCESS_LOG": str(prefix / "access.log"),
         "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(options.body_limit),
@@ -97,7 +108,6 @@ def render_local(prefix: Path, options: EdgeOptions, upstream_port: int) -> Path
     }
     site = render((NGINX_DIR / SITE_TEMPLATE).read_text(), values)
     write_atomically(prefix / "mlvajra.conf", site)
-    write_atomically(prefix / UPSTREAM_FILE, upstream_block("127.0.0.1", upstream_port))
     main = prefix / "nginx.conf"
     write_atomically(main, render((NGINX_DIR / MAIN_TEMPLATE).read_text(), values))
     return main

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.expose_errors = settings.expose_errors
     app.include_router(router)
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, model_version=manifest.version)
+    app.add_middleware(RequestContextMiddleware, state=state)
     request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)
     _document_request_body(app, TypeAdapter(request_type))
     return app

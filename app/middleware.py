@@ -6,10 +6,14 @@ import logging
 import re
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.metrics import REQUEST_DURATION, REQUESTS
+
+if TYPE_CHECKING:  # app.deps imports app.errors, which imports this module
+    from app.deps import ServiceState
 
 REQUEST_ID_SCOPE_KEY = "mlvajra.request_id"
 access_log = logging.getLogger("mlvajra.access")
@@ -18,15 +22,22 @@ _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 _ENDPOINTS = frozenset(
     {"/predict", "/health", "/ready", "/version", "/metrics", "/docs", "/openapi.json"}
 )
+_CLOSE = (b"connection", b"close")
 
 
 class RequestContextMiddleware:
-    """Adds X-Request-ID (echoed when safe, else generated) and X-Model-Version; counts requests."""
+    """Adds X-Request-ID (echoed when safe, else generated) and X-Model-Version; counts requests.
 
-    def __init__(self, app: ASGIApp, model_version: str) -> None:
+    While the worker drains, every response also says `Connection: close`: a proxy or client
+    holding a keep-alive connection then opens its next one elsewhere, instead of racing the
+    worker's final close of an idle connection.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
         self.app = app
-        self._model_version = model_version
-        self._version_header = (b"x-model-version", model_version.encode())
+        self._state = state
+        self._model_version = state.manifest.version
+        self._version_header = (b"x-model-version", self._model_version.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,6 +54,8 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra_headers]
+                if self._state.draining:
+                    message["headers"].append(_CLOSE)
             await send(message)
 
         try:

@@ -17,8 +17,8 @@ from app.edge import EdgeOptions, write_atomically
 
 COLORS = ("blue", "green")
 STATE_FILE = "state.json"
-CONFIRM_SECONDS = 15.0
-"""How long nginx may take after a reload before the new version must answer through it."""
+CONFIRM_SECONDS = 5.0
+"""How long the new version gets to answer /version through nginx after the symlink moved."""
 
 stack_cli = typer.Typer(
     help="nginx + blue/green colors of the service: up, switch, rollback, status, down.",
@@ -156,14 +156,16 @@ def _gate(backend: Backend, color: ColorState, identity: Identity, ready_timeout
 
 
 def _confirm_through_edge(backend: Backend, identity: Identity) -> None:
-    """Reload is asynchronous: poll new connections until nginx's answer is the new artifact."""
+    """Poll /version through nginx (a new upstream connection each time) for the new artifact."""
     deadline = time.monotonic() + CONFIRM_SECONDS
     while time.monotonic() < deadline:
         status, body = backend.edge_request("GET", "/version")
         if status == 200 and _serves(body, identity):
             return
         time.sleep(0.05)
-    raise StackError(f"nginx still does not serve version {identity.version} after reload")
+    raise StackError(
+        f"nginx does not serve version {identity.version} within {CONFIRM_SECONDS:g} s"
+    )
 
 
 def _say(message: str) -> None:
@@ -171,7 +173,11 @@ def _say(message: str) -> None:
 
 
 def switch(state_dir: Path, model_dir: Path, ready_timeout: float) -> str:
-    """Start the idle color on `model_dir`, gate it, point nginx at it, drain the old one."""
+    """Start the idle color on `model_dir`, gate it, point nginx at it, drain the old one.
+
+    nginx is not reloaded: the symlink it connects through moves, new connections reach the new
+    color, and the old one drains (answering `Connection: close`) before it stops.
+    """
     state = StackState.load(state_dir)
     backend = state.backend_for(state_dir)
     identity = identity_of(model_dir)
@@ -184,37 +190,26 @@ def switch(state_dir: Path, model_dir: Path, ready_timeout: float) -> str:
         _say(f"stopping a leftover {idle}: {backend.stop_color(leftover)}")
     started = time.monotonic()
     new = backend.start_color(idle, identity.model_dir, identity.version, identity.sha256)
+    pointed = False
     try:
         _gate(backend, new, identity, ready_timeout)
-    except StackError as error:
-        backend.stop_color(new)
-        raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
-    _say(f"{idle} ready and verified in {time.monotonic() - started:.1f} s (port {new.port})")
-    previous_upstream = backend.read_upstream()
-    switched_at = time.monotonic()
-    reloaded = False
-    try:
-        backend.write_upstream(backend.upstream_for(new))
-        backend.test_config()
-        backend.reload()
-        reloaded = True
+        _say(f"{idle} ready and verified in {time.monotonic() - started:.1f} s (port {new.port})")
+        switched_at = time.monotonic()
+        backend.point_edge_at(new)
+        pointed = True
         _confirm_through_edge(backend, identity)
     except StackError as error:
-        backend.write_upstream(previous_upstream)
-        if reloaded:
-            # Back to the old color, and let nginx's workers that knew the new one finish first.
-            backend.reload()
-            backend.wait_edge_drained()
+        if pointed:
+            backend.point_edge_at(old)
         backend.stop_color(new)
         raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
     took = time.monotonic() - switched_at
-    _say(f"nginx serves {idle} (version {identity.version}) {took:.2f} s after the rewrite")
+    _say(f"nginx serves {idle} (version {identity.version}) {took:.2f} s after the symlink moved")
     state.previous_model_dir = old.model_dir
     state.active = idle
     state.colors[idle] = new
     state.save(state_dir)
     drained_at = time.monotonic()
-    backend.wait_edge_drained()
     outcome = backend.stop_color(old)
     state.colors[old.color] = None
     state.save(state_dir)

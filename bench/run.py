@@ -144,8 +144,10 @@ def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], ob
     return lambda: _gunicorn("floor", command, env, port, body, workdir / "floor.log")
 
 
-def mlvajra_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
-    """mlvajra exactly as deployed: gunicorn.conf.py, 2 workers."""
+def mlvajra_server(
+    model_dir: Path, body: bytes, workdir: Path, unix_socket: Path | None = None
+) -> Callable[[], object]:
+    """mlvajra exactly as deployed: gunicorn.conf.py, 2 workers (and a stack color's socket)."""
     port = free_port()
     command = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app"]
     env = {
@@ -154,22 +156,24 @@ def mlvajra_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], 
         "MLVAJRA_WORKERS": str(WORKERS),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
     }
+    if unix_socket is not None:
+        env["MLVAJRA_UNIX_SOCKET"] = str(unix_socket)
     return lambda: _gunicorn(
         "mlvajra (gunicorn)", command, env, port, body, workdir / "mlvajra.log"
     )
 
 
 def nginx_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
-    """mlvajra behind the repository's nginx config (rate limit lifted for one loud client)."""
-    start_gunicorn = mlvajra_server(model_dir, body, workdir)
+    """mlvajra behind the repository's nginx config, through a unix socket as in the stack
+    (rate limit lifted for one loud client)."""
+    unix_socket = workdir / "color.sock"
+    start_gunicorn = mlvajra_server(model_dir, body, workdir, unix_socket)
 
     @contextmanager
     def start() -> Iterator[Server]:
         with start_gunicorn() as upstream:  # type: ignore[attr-defined]
             prefix = workdir / "nginx"
-            edge = Nginx(
-                prefix, int(upstream.url.rsplit(":", 1)[1]), rate="1000000r/s", burst=100000
-            )
+            edge = Nginx(prefix, unix_socket, rate="1000000r/s", burst=100000)
             with edge:
                 assert edge.process is not None
                 yield Server(

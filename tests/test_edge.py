@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from app.edge import TemplateError, render, upstream_block, write_atomically
+from app.edge import MAX_SOCKET_PATH, TemplateError, color_socket, point_symlink, render
 
 
 def test_render_fills_placeholders_and_leaves_nginx_variables() -> None:
@@ -19,10 +20,16 @@ def test_render_refuses_a_missing_value() -> None:
         render("rate=${MLVAJRA_RATE};", {})
 
 
-def test_upstream_is_replaced_whole(tmp_path: Path) -> None:
-    path = tmp_path / "active.conf"
-    write_atomically(path, upstream_block("127.0.0.1", 1111))
-    write_atomically(path, upstream_block("127.0.0.1", 2222))
-    assert "127.0.0.1:2222;" in path.read_text()
-    assert "1111" not in path.read_text()
-    assert [entry.name for entry in tmp_path.iterdir()] == ["active.conf"], "no temp file left"
+def test_active_symlink_is_replaced_whole(tmp_path: Path) -> None:
+    link = tmp_path / "active.sock"
+    point_symlink(link, "blue.sock")
+    point_symlink(link, "green.sock")
+    assert os.readlink(link) == "green.sock", "relative: the folder may move or be mounted"
+    assert [entry.name for entry in tmp_path.iterdir()] == ["active.sock"], "no temp link left"
+
+
+def test_a_socket_path_linux_cannot_bind_is_refused_by_name(tmp_path: Path) -> None:
+    assert color_socket(tmp_path, "blue") == tmp_path / "blue.sock"
+    deep = tmp_path / ("d" * (MAX_SOCKET_PATH - len(str(tmp_path))))
+    with pytest.raises(ValueError, match="longer than 107 bytes"):
+        color_socket(deep, "blue")

@@ -80,6 +80,20 @@ def test_health_ready_version(client: TestClient, artifact_dir: Path) -> None:
     assert version["library_versions"]["onnxruntime"]
 
 
+def test_a_draining_worker_asks_clients_to_close_their_connection(artifact_dir: Path) -> None:
+    """While draining, every answer says `Connection: close` so a proxy reconnects elsewhere."""
+    app = create_app(Settings(model_dir=artifact_dir))
+    with TestClient(app) as client:
+        before = _post(client, {"instances": [REFERENCE_ROWS[0][0]]})
+        app.state.service.draining = True
+        during = _post(client, {"instances": [REFERENCE_ROWS[0][0]]})
+        ready = client.get("/ready")
+    assert "connection" not in before.headers
+    assert during.status_code == 200, "a draining worker still answers"
+    assert during.headers["connection"] == "close"
+    assert (ready.status_code, ready.headers["connection"]) == (503, "close")
+
+
 def test_unknown_route_and_method_use_the_envelope(client: TestClient) -> None:
     assert _error(client.get("/nope"))["code"] == "not_found"
     assert _error(client.get("/predict"))["code"] == "method_not_allowed"

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import httpx
 
-from app.edge import UPSTREAM_FILE, EdgeOptions, render_local, upstream_block, write_atomically
+from app.edge import EdgeOptions, render_local
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -58,16 +58,20 @@ class Gunicorn:
         workers: int = 2,
         port: int | None = None,
         env: dict[str, str] | None = None,
+        unix_socket: bool = False,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"gunicorn-{self.port}.log"
+        # Where nginx reaches it, as a stack color: MLVAJRA_UNIX_SOCKET next to the TCP port.
+        self.unix_socket = workdir / f"gunicorn-{self.port}.sock"
         self.environment = {
             **os.environ,
             "MLVAJRA_MODEL_DIR": str(model_dir),
             "PORT": str(self.port),
             "MLVAJRA_WORKERS": str(workers),
             "PROMETHEUS_MULTIPROC_DIR": str(workdir / f"metrics-{self.port}"),
+            **({"MLVAJRA_UNIX_SOCKET": str(self.unix_socket)} if unix_socket else {}),
             **(env or {}),
         }
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,23 +125,21 @@ class Gunicorn:
 
 
 class Nginx:
-    """nginx rendered from the repository's templates into `prefix`, in the foreground."""
+    """nginx rendered from the repository's templates into `prefix`, in the foreground.
 
-    def __init__(self, prefix: Path, upstream_port: int, **options: Any) -> None:
+    Its upstream is the unix socket `active_socket` (the stack's symlink, or a color's socket).
+    """
+
+    def __init__(self, prefix: Path, active_socket: Path, **options: Any) -> None:
         self.prefix = prefix
         self.options = EdgeOptions(port=options.pop("port", None) or free_port(), **options)
         self.url = f"http://127.0.0.1:{self.options.port}"
-        self.conf = render_local(prefix, self.options, upstream_port)
+        self.conf = render_local(prefix, self.options, active_socket)
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self, *args: str) -> list[str]:
         """`nginx -p PREFIX -e stderr -c PREFIX/nginx.conf ARGS`."""
         return [NGINX, "-p", str(self.prefix), "-e", "stderr", "-c", str(self.conf), *args]
-
-    def point_at(self, port: int) -> None:
-        """Rewrite the active include to `port` and reload (no gates: tests use it to misbehave)."""
-        write_atomically(self.prefix / UPSTREAM_FILE, upstream_block("127.0.0.1", port))
-        subprocess.run(self.command("-s", "reload"), check=True, capture_output=True)
 
     def access_log(self) -> list[dict[str, Any]]:
         """Parsed JSON access log lines (buffered by nginx: complete after stop)."""

@@ -118,6 +118,13 @@ def test_compose_file_is_valid_and_only_nginx_is_published(tmp_path: Path) -> No
         != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
     )
     assert "healthcheck" in services["nginx"]
+    # nginx connects through the symlink; each color binds its socket in the same shared volume.
+    active = Path(services["nginx"]["environment"]["MLVAJRA_ACTIVE_SOCKET"])
+    for name, service in services.items():
+        mounts = {volume["target"]: volume for volume in service["volumes"]}
+        assert mounts[str(active.parent)]["source"] == "sockets", name
+        if name != "nginx":
+            assert service["environment"]["MLVAJRA_UNIX_SOCKET"] == f"{active.parent}/{name}.sock"
     limit = services["nginx"]["environment"]["MLVAJRA_CLIENT_MAX_BODY_SIZE"]
     assert int(limit) == Settings().body_limit, "nginx and the service refuse the same bodies"
 
@@ -130,8 +137,7 @@ def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> Non
     """What the nginx image's envsubst makes of the template with the compose values."""
     nginx = json.loads(_compose("config", "--format", "json").stdout)["services"]["nginx"]
     values = dict(nginx["environment"])
-    main = render_local(tmp_path, EdgeOptions(port=free_port()), free_port())
-    values["MLVAJRA_UPSTREAM_FILE"] = str(tmp_path / "active.conf")
+    main = render_local(tmp_path, EdgeOptions(port=free_port()), tmp_path / "active.sock")
     values["MLVAJRA_LISTEN"] = f"127.0.0.1:{free_port()}"
     values["MLVAJRA_ACCESS_LOG"] = str(tmp_path / "compose-access.log")
     site = render((NGINX_DIR / SITE_TEMPLATE).read_text(), values)
@@ -222,13 +228,15 @@ def test_compose_backend_commands_match_the_compose_file(
     backend = ComposeBackend(tmp_path / "state", EdgeOptions(port=8080), models_root)
 
     green = backend.start_color("green", artifact_v2_dir, "2", "sha")
-    backend.write_upstream(backend.upstream_for(green))
+    backend.point_edge_at(green)
 
     lines = recorded.read_text().splitlines()
     assert lines[0].endswith("up --detach --no-deps --force-recreate green")
-    environment = dict(line.split("=", 1) for line in lines[1:])
+    environment = dict(line.split("=", 1) for line in lines[1:] if "=" in line and " " not in line)
     assert environment["MLVAJRA_GREEN_MODEL_DIR"] == "/models/penguins/2"
-    assert "server green:8000;" in (tmp_path / "state" / "upstream" / "active.conf").read_text()
+    exec_line = next(line for line in lines if " exec " in line)
+    assert "exec -T green python -c" in exec_line
+    assert exec_line.endswith("/run/mlvajra/active.sock green.sock")
     result = subprocess.run(
         [str(BIN / "docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config",
          "--format", "json"],
@@ -237,6 +245,6 @@ def test_compose_backend_commands_match_the_compose_file(
     services = json.loads(result.stdout)["services"]
     assert services["green"]["environment"]["MLVAJRA_MODEL_DIR"] == "/models/penguins/2"
     assert services["green"]["volumes"][0]["source"] == str(models_root.resolve())
-    assert services["nginx"]["volumes"][-1]["source"] == str(tmp_path / "state" / "upstream")
+    assert services["nginx"]["environment"]["MLVAJRA_ACTIVE_SOCKET"] == "/run/mlvajra/active.sock"
     with pytest.raises(StackError, match="is not under"):
         backend.start_color("blue", tmp_path, "1", "sha")

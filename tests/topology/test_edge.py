@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.topology.processes import Gunicorn, Nginx, free_port
+from tests.topology.processes import Gunicorn, Nginx
 
 pytestmark = pytest.mark.topology
 
@@ -24,7 +24,8 @@ MAX_INSTANCES = 10
 def color(artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gunicorn]:
     """One color with a small MLVAJRA_MAX_INSTANCES, shared by this module's tests."""
     env = {"MLVAJRA_MAX_INSTANCES": str(MAX_INSTANCES)}
-    with Gunicorn(artifact_dir, tmp_path_factory.mktemp("color"), workers=1, env=env) as server:
+    workdir = tmp_path_factory.mktemp("color")
+    with Gunicorn(artifact_dir, workdir, workers=1, env=env, unix_socket=True) as server:
         yield server
 
 
@@ -49,7 +50,7 @@ def test_nginx_refuses_a_body_above_max_instances_records(
     color: Gunicorn, tmp_path: Path, one_record: dict[str, Any]
 ) -> None:
     padding = "x" * _body_limit()
-    with Nginx(tmp_path, color.port, body_limit=_body_limit()) as nginx:
+    with Nginx(tmp_path, color.unix_socket, body_limit=_body_limit()) as nginx:
         too_big = {"instances": [one_record["instances"][0]], "padding": padding}
         response = httpx.post(f"{nginx.url}/predict", json=too_big, timeout=10)
         _assert_envelope(response, 413, "payload_too_large")
@@ -62,7 +63,7 @@ def test_nginx_refuses_a_body_above_max_instances_records(
 
 def test_nginx_rate_limits_per_client_with_429(color: Gunicorn, tmp_path: Path) -> None:
     with (
-        Nginx(tmp_path, color.port, rate="1r/s", burst=1) as nginx,
+        Nginx(tmp_path, color.unix_socket, rate="1r/s", burst=1) as nginx,
         httpx.Client(base_url=nginx.url, timeout=10) as client,
     ):
         statuses = [client.get("/health") for _ in range(5)]
@@ -74,17 +75,17 @@ def test_nginx_rate_limits_per_client_with_429(color: Gunicorn, tmp_path: Path) 
 
 
 def test_nginx_answers_502_when_the_color_is_down(tmp_path: Path) -> None:
-    with Nginx(tmp_path, free_port()) as nginx:
+    with Nginx(tmp_path, tmp_path / "nobody.sock") as nginx:
         response = httpx.get(f"{nginx.url}/version", timeout=10)
     _assert_envelope(response, 502, "bad_gateway")
 
 
 def test_nginx_answers_504_when_the_color_hangs(tmp_path: Path) -> None:
     # The kernel accepts the connection into the backlog; nobody ever answers it.
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
+    with socket.socket(socket.AF_UNIX) as silent:
+        silent.bind(str(tmp_path / "silent.sock"))
         silent.listen(8)
-        with Nginx(tmp_path, silent.getsockname()[1], proxy_timeout="1s") as nginx:
+        with Nginx(tmp_path, tmp_path / "silent.sock", proxy_timeout="1s") as nginx:
             response = httpx.get(f"{nginx.url}/version", timeout=10)
     _assert_envelope(response, 504, "gateway_timeout")
 
@@ -93,14 +94,14 @@ def test_service_errors_pass_through_untouched(color: Gunicorn, tmp_path: Path) 
     bad = {"instances": [{"island": "Atlantis"}]}
     headers = {"X-Request-ID": "same-id-both-ways"}
     direct = httpx.post(f"{color.url}/predict", json=bad, headers=headers, timeout=10)
-    with Nginx(tmp_path, color.port) as nginx:
+    with Nginx(tmp_path, color.unix_socket) as nginx:
         proxied = httpx.post(f"{nginx.url}/predict", json=bad, headers=headers, timeout=10)
     assert direct.status_code == proxied.status_code == 422
     assert proxied.content == direct.content
 
 
 def test_request_id_round_trips_and_is_logged(color: Gunicorn, tmp_path: Path) -> None:
-    with Nginx(tmp_path, color.port) as nginx, httpx.Client(base_url=nginx.url) as client:
+    with Nginx(tmp_path, color.unix_socket) as nginx, httpx.Client(base_url=nginx.url) as client:
         echoed = client.get("/version", headers={"X-Request-ID": "trace-42.a:b"})
         generated = client.get("/version", headers={"X-Request-ID": "not a safe id"})
         missing = client.get("/version")
@@ -112,7 +113,7 @@ def test_request_id_round_trips_and_is_logged(color: Gunicorn, tmp_path: Path) -
     logged = {entry["request_id"]: entry for entry in nginx.access_log()}
     entry = logged["trace-42.a:b"]
     assert entry["status"] == 200
-    assert entry["upstream_addr"] == f"127.0.0.1:{color.port}"
+    assert entry["upstream_addr"] == f"unix:{color.unix_socket}"
     assert float(entry["upstream_response_time"]) >= 0
     assert entry["model_version"] == "1"
     assert generated.headers["x-request-id"] in logged
@@ -120,12 +121,12 @@ def test_request_id_round_trips_and_is_logged(color: Gunicorn, tmp_path: Path) -
 
 
 def test_metrics_stay_inside_and_docs_can_be_switched_off(color: Gunicorn, tmp_path: Path) -> None:
-    with Nginx(tmp_path / "on", color.port) as nginx:
+    with Nginx(tmp_path / "on", color.unix_socket) as nginx:
         assert httpx.get(f"{nginx.url}/docs").status_code == 200
         hidden = httpx.get(f"{nginx.url}/metrics")
     _assert_envelope(hidden, 404, "not_found")
     assert httpx.get(f"{color.url}/metrics").status_code == 200, "ops scrape the color directly"
-    with Nginx(tmp_path / "off", color.port, docs=False) as nginx:
+    with Nginx(tmp_path / "off", color.unix_socket, docs=False) as nginx:
         for path in ("/docs", "/openapi.json"):
             _assert_envelope(httpx.get(f"{nginx.url}{path}"), 404, "not_found")
         assert httpx.get(f"{nginx.url}/version").status_code == 200
