@@ -168,6 +168,9 @@ def test_kubernetes_probes_and_grace_are_ordered() -> None:
     pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep"
     graceful_timeout = 20  # gunicorn.conf.py
+    environment = {item["name"]: item["value"] for item in container["env"]}
+    # The drain happens inside gunicorn's graceful shutdown, not after it.
+    assert 0 < float(environment["MLVAJRA_DRAIN_SECONDS"]) < graceful_timeout
     assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + graceful_timeout
 
 
