@@ -94,6 +94,12 @@ def on_starting(server):
         sys.exit(1)
 
 
+def when_ready(server):
+    """With reuse_port the master holds no socket and logs an empty "Listening at": say where."""
+    if reuse_port:
+        server.log.info("workers listen at: %s", ", ".join(bind))
+
+
 def child_exit(server, worker):
     """A worker is gone: drop its live gauges from the aggregate."""
     from prometheus_client import multiprocess

@@ -35,6 +35,8 @@ def test_metrics_are_exact_across_two_workers(artifact_dir: Path, tmp_path: Path
                 assert client.post("/predict", json=body).status_code == 200
             scrapes = [_counter(client.get("/metrics").text, sample) for _ in range(10)]
         log_lines = [line for line in server.log().splitlines() if line.startswith("{")]
+    # reuse_port: each worker binds its own socket, and the master's log says where.
+    assert f"workers listen at: 127.0.0.1:{server.port}" in server.log()
     served_by = {
         entry["pid"] for entry in map(json.loads, log_lines) if entry.get("path") == "/predict"
     }
