@@ -13,6 +13,7 @@ import sqlite3
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Protocol
@@ -99,6 +100,14 @@ class DataKind(ABC):
     def _check_readable(self) -> None:
         if not self.exists():
             raise DataError(f"no such data file: {self.location}")
+
+    @contextmanager
+    def _reader_errors(self, *errors: type[Exception]) -> Iterator[None]:
+        """A reader's own exceptions become a DataError naming the location, first line only."""
+        try:
+            yield
+        except errors as error:
+            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
 
 class Sink(ABC):
@@ -218,11 +227,11 @@ class CsvKind(DataKind):
     def column_names(self) -> list[str]:
         self._check_readable()
         options = pa_csv.ReadOptions(block_size=1 << 16)
-        try:
-            with pa_csv.open_csv(self.path, read_options=options) as reader:
-                return list(reader.schema.names)
-        except pa.ArrowInvalid as error:
-            raise DataError(f"{self.location}: {_first_line(error)}") from None
+        with (
+            self._reader_errors(pa.ArrowInvalid),
+            pa_csv.open_csv(self.path, read_options=options) as reader,
+        ):
+            return list(reader.schema.names)
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
@@ -237,11 +246,11 @@ class CsvKind(DataKind):
             # Only an empty cell is null; "NA" or "null" in a number column is text, so rejected.
             convert.null_values = [""]
         read = pa_csv.ReadOptions(block_size=BLOCK_BYTES)
-        try:
-            with pa_csv.open_csv(self.path, read_options=read, convert_options=convert) as reader:
-                yield from reader
-        except (pa.ArrowInvalid, pa.ArrowKeyError) as error:
-            raise DataError(f"{self.location}: {_first_line(error)}") from None
+        with (
+            self._reader_errors(pa.ArrowInvalid, pa.ArrowKeyError),
+            pa_csv.open_csv(self.path, read_options=read, convert_options=convert) as reader,
+        ):
+            yield from reader
 
     def open_writer(self, path: Path, schema: pa.Schema) -> BatchWriter:
         options = pa_csv.WriteOptions(quoting_style="needed")
@@ -258,21 +267,17 @@ class ParquetKind(DataKind):
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        try:
+        with self._reader_errors(pa.ArrowInvalid, OSError):
             return list(pq.ParquetFile(self.path).schema_arrow.names)
-        except (pa.ArrowInvalid, OSError) as error:
-            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
     ) -> Iterator[pa.RecordBatch]:
         self._check_readable()
-        try:
+        with self._reader_errors(pa.ArrowInvalid, OSError):
             yield from pq.ParquetFile(self.path).iter_batches(
                 batch_size=BATCH_ROWS, columns=columns
             )
-        except (pa.ArrowInvalid, OSError) as error:
-            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def row_count(self) -> int | None:
         try:
@@ -294,16 +299,14 @@ class JsonLinesKind(DataKind):
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        try:
+        with self._reader_errors(pa.ArrowInvalid):
             return list(self._reader(BLOCK_BYTES).schema.names)
-        except pa.ArrowInvalid as error:
-            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
     ) -> Iterator[pa.RecordBatch]:
         self._check_readable()
-        try:
+        with self._reader_errors(pa.ArrowInvalid):
             for batch in self._reader(BLOCK_BYTES):
                 if columns is None:
                     yield batch
@@ -311,8 +314,6 @@ class JsonLinesKind(DataKind):
                     yield pa.RecordBatch.from_arrays(
                         [_column_or_nulls(batch, name) for name in columns], names=columns
                     )
-        except pa.ArrowInvalid as error:
-            raise DataError(f"{self.location}: {_first_line(error)}") from None
 
     def _reader(self, block_bytes: int) -> Any:
         options = pa_json.ReadOptions(block_size=block_bytes)

@@ -144,3 +144,30 @@ def test_a_new_kind_is_one_class(tmp_path: Path) -> None:
     with kind.writer(TABLE.schema) as sink:
         sink.write(TABLE)
     assert read_table(kind.location).equals(TABLE)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "header_readable"),
+    [
+        ("empty.csv", b"", False),
+        ("ragged.csv", b"a,b\n1,2,3\n", True),
+        ("fake.parquet", b"not a parquet file at all", False),
+        ("broken.jsonl", b'{"a": 1}\n{not json\n', False),
+    ],
+)
+def test_an_unreadable_file_is_one_line_naming_it(
+    tmp_path: Path, name: str, content: bytes, header_readable: bool
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    kind = open_location(path)
+    with pytest.raises(DataError) as reading:
+        list(kind.batches())
+    failures = [reading.value]
+    if not header_readable:
+        with pytest.raises(DataError) as naming:
+            kind.column_names()
+        failures.append(naming.value)
+    for failure in failures:
+        assert str(failure).startswith(f"{path}: ")
+        assert "\n" not in str(failure)
