@@ -14,10 +14,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +23,10 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import REFERENCE_ROWS  # noqa: E402
+from tests.topology.processes import Gunicorn  # noqa: E402
 
 RECORD = REFERENCE_ROWS[0][0]
 REQUESTS_PER_CONNECTION = 500
@@ -121,29 +117,6 @@ async def _run(port: int, load: Load, connections: int) -> None:
     await asyncio.gather(*(_connection(port, load, requests) for _ in range(connections)))
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode} before it was ready")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-                probe.sendall(_get("/ready"))
-                if probe.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("gunicorn was not ready in time")
-
-
 def _worker_rss(master: psutil.Process) -> dict[int, int]:
     return {child.pid: child.memory_info().rss for child in master.children()}
 
@@ -160,30 +133,15 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=900.0)
     args = parser.parse_args()
 
-    port = _free_port()
     started = time.monotonic()
     deadline = started + args.max_seconds
     with tempfile.TemporaryDirectory(prefix="mlvajra-soak-") as scratch:
-        log_path = Path(scratch) / "gunicorn.log"
-        metrics_dir = Path(scratch) / "metrics"
-        env = {
-            **os.environ,
-            "MLVAJRA_MODEL_DIR": str(args.model_dir.resolve()),
-            "PORT": str(port),
-            "MLVAJRA_WORKERS": str(args.workers),
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        }
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        server = Gunicorn(args.model_dir.resolve(), Path(scratch), workers=args.workers).start()
+        port = server.port
         try:
-            _wait_ready(port, process)
-            master = psutil.Process(process.pid)
+            server.wait_ready(60)
+            assert server.process is not None
+            master = psutil.Process(server.process.pid)
             warm = Load(args.warmup, deadline)
             asyncio.run(_run(port, warm, args.connections))
             baseline = _worker_rss(master)
@@ -193,10 +151,9 @@ def main() -> int:
             soak_seconds = time.monotonic() - soak_started
             final = _worker_rss(master)
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(60)
+            server.stop(60)
         served: Counter[int] = Counter()
-        for line in log_path.read_text(errors="replace").splitlines():
+        for line in server.log().splitlines():
             if line.startswith("{") and '"mlvajra.access"' in line:
                 served[json.loads(line)["pid"]] += 1
 
