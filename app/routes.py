@@ -120,8 +120,7 @@ async def read_ready(request: Request) -> Response:
     state = service_state(request)
     if state.draining:
         raise NotReadyError("draining: this worker is shutting down")
-    if state.predictor is None:
-        raise NotReadyError("the model is not loaded yet")
+    state.loaded_predictor()  # 503 until the model is loaded and warmed up
     return _json(b'{"status":"ready"}')
 
 

@@ -80,6 +80,21 @@ def test_health_ready_version(client: TestClient, artifact_dir: Path) -> None:
     assert version["library_versions"]["onnxruntime"]
 
 
+def test_before_the_model_is_loaded_ready_and_predict_answer_503(artifact_dir: Path) -> None:
+    client = TestClient(create_app(Settings(model_dir=artifact_dir)))  # no lifespan: no model
+    ready = client.get("/ready")
+    predict = _post(client, {"instances": [REFERENCE_ROWS[0][0]]})
+    assert client.get("/health").status_code == 200
+    for response in (ready, predict):
+        assert response.status_code == 503
+        assert _error(response) == {
+            "code": "not_ready",
+            "message": "the model is not loaded yet",
+            "details": [],
+            "request_id": response.headers["x-request-id"],
+        }
+
+
 def test_a_draining_worker_asks_clients_to_close_their_connection(artifact_dir: Path) -> None:
     """While draining, every answer says `Connection: close` so a proxy reconnects elsewhere."""
     app = create_app(Settings(model_dir=artifact_dir))
