@@ -20,7 +20,12 @@ from app.errors import (
     MalformedJSONError,
     PayloadTooLargeError,
 )
-from app.schemas import MAX_STRING_LENGTH, build_record_type, build_request_type
+from app.schemas import (
+    MAX_STRING_LENGTH,
+    build_record_type,
+    build_request_type,
+    neutral_record,
+)
 
 UNKNOWN_FIELD = "<unknown>"
 """Metric label for fields the model does not have (client-chosen names must not become labels)."""
@@ -179,15 +184,7 @@ class Predictor:
 
     def warm_up(self) -> None:
         """Run one synthetic record through the whole path, so the first request is not slow."""
-        record: dict[str, Any] = {}
-        for spec in self.manifest.inputs:
-            if spec.type == "string":
-                record[spec.name] = (spec.categories or ["warm-up"])[0]
-            elif spec.type == "boolean":
-                record[spec.name] = False
-            else:
-                record[spec.name] = 0
-        self.predict_json(orjson.dumps({"instances": [record]}))
+        self.predict_json(orjson.dumps({"instances": [neutral_record(self.manifest.inputs)]}))
 
     def validate_columns(self, batch: Any, untyped_text: bool = False) -> ValidatedBatch:
         """Judge an Arrow batch column by column, with `validate_rows`' decisions and messages."""

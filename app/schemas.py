@@ -30,6 +30,20 @@ _TYPES: dict[str, Any] = {
 }
 
 
+def neutral_record(inputs: list[InputSpec]) -> dict[str, Any]:
+    """One record every input accepts: null where allowed, else a training category or a zero."""
+    neutral: dict[str, Any] = {"number": 0.0, "integer": 0, "boolean": False}
+    record: dict[str, Any] = {}
+    for spec in inputs:
+        if spec.nullable:
+            record[spec.name] = None
+        elif spec.type == "string":
+            record[spec.name] = (spec.categories or [""])[0]
+        else:
+            record[spec.name] = neutral[spec.type]
+    return record
+
+
 def build_record_type(inputs: list[InputSpec]) -> type:
     """A strict TypedDict for one record: the manifest's fields, all required, nothing else.
 

@@ -14,6 +14,7 @@ from app.artifact import ArtifactError, Manifest, read_manifest
 from app.backends import Backend, ColorState, ComposeBackend, LocalBackend, StackError
 from app.config import Settings
 from app.edge import EdgeOptions, write_atomically
+from app.schemas import neutral_record
 
 COLORS = ("blue", "green")
 STATE_FILE = "state.json"
@@ -100,20 +101,6 @@ def identity_of(model_dir: Path) -> Identity:
     return Identity(model_dir, manifest, manifest.version, sha256)
 
 
-def smoke_record(manifest: Manifest) -> dict[str, Any]:
-    """One record every input accepts: null where allowed, else a neutral value of its type."""
-    neutral: dict[str, Any] = {"number": 0.0, "integer": 0, "boolean": False}
-    record: dict[str, Any] = {}
-    for spec in manifest.inputs:
-        if spec.nullable:
-            record[spec.name] = None
-        elif spec.type == "string":
-            record[spec.name] = (spec.categories or [""])[0]
-        else:
-            record[spec.name] = neutral[spec.type]
-    return record
-
-
 def _serves(body: bytes, identity: Identity) -> bool:
     try:
         version = json.loads(body)
@@ -145,7 +132,7 @@ def _gate(backend: Backend, color: ColorState, identity: Identity, ready_timeout
             f"{color.color} serves {body[:200]!r}, expected version {identity.version} "
             f"sha256 {identity.sha256}"
         )
-    request = json.dumps({"instances": [smoke_record(identity.manifest)]}).encode()
+    request = json.dumps({"instances": [neutral_record(identity.manifest.inputs)]}).encode()
     status, body = backend.color_request(color, "POST", "/predict", request)
     try:
         answered = len(json.loads(body).get("predictions", []))
