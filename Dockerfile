@@ -23,10 +23,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     PROMETHEUS_MULTIPROC_DIR=/tmp/mlvajra-metrics
 WORKDIR /srv/mlvajra
 COPY --from=build /opt/venv /opt/venv
-COPY gunicorn.conf.py ./
 USER 10001:10001
 EXPOSE 8000
-# No curl in a slim image: the interpreter that is already there asks /ready.
+# No curl in a slim image: the package's own probe asks /ready.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ready' % os.environ['PORT'], timeout=2)"]
-CMD ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+    CMD ["python", "-m", "mlvajra.serving.probe", "/ready"]
+CMD ["gunicorn", "-c", "python:mlvajra.serving.gunicorn_conf", "mlvajra.serving.main:app"]

@@ -6,28 +6,40 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install run train lint test tools bench bench-batch clean
+.PHONY: install install-dev run train lint test tools bench bench-batch clean
 
-$(BIN)/mlvajra: pyproject.toml
+# Serving and training the default model only: what `make run` needs.
+$(VENV)/.installed-train: pyproject.toml
+	@echo "make: creating $(VENV) and installing mlvajra with the [train] extra (first run: about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[train]'
+	touch $@
+
+# Everything the tests and benchmarks use on top: Spark, linters, container checks.
+$(VENV)/.installed-dev: $(VENV)/.installed-train
+	@echo "make: installing the [dev] extra into $(VENV) (Spark, linters, container checks)"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-install: $(BIN)/mlvajra
+install: $(VENV)/.installed-train
+install-dev: $(VENV)/.installed-dev
 
-$(MODEL_DIR)/manifest.json: | $(BIN)/mlvajra
-	$(BIN)/mlvajra train --models-root $(MODELS) --version 1
+$(MODEL_DIR)/manifest.json: | $(VENV)/.installed-train
+	@echo "make: no $(MODEL_DIR): training the built-in penguins model"
+	$(BIN)/mlvajra train --models-root $(MODELS) --version $(notdir $(MODEL_DIR))
 
 train: $(MODEL_DIR)/manifest.json
 
 run: install train
+	@echo "make: serving $(MODEL_DIR) on http://127.0.0.1:$(PORT) (the CLI is $(BIN)/mlvajra)"
 	$(BIN)/mlvajra serve --model-dir $(MODEL_DIR) --port $(PORT)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint tools
 	$(BIN)/pytest
@@ -38,11 +50,11 @@ tools:
 		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk; } || \
 		{ echo "install wrk and nginx (Debian: apt-get install wrk nginx-light)"; exit 1; }
 
-bench: install train tools
+bench: install-dev train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
 
 # Batch scoring: rows/s CSV -> Parquet, and peak RSS for 1M vs 10M rows (a few minutes).
-bench-batch: install train
+bench-batch: install-dev train
 	$(BIN)/python bench/batch.py --model-dir $(MODEL_DIR)
 
 clean:

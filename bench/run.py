@@ -26,12 +26,13 @@ from pathlib import Path
 
 import httpx
 import psutil
+from mlvajra.cli import GUNICORN_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import REFERENCE_ROWS  # noqa: E402
+from tests.fixtures import REFERENCE_ROWS  # noqa: E402
 from tests.topology.processes import Nginx, free_port  # noqa: E402
 
 WORKERS = 2
@@ -147,9 +148,9 @@ def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], ob
 def mlvajra_server(
     model_dir: Path, body: bytes, workdir: Path, unix_socket: Path | None = None
 ) -> Callable[[], object]:
-    """mlvajra exactly as deployed: gunicorn.conf.py, 2 workers (and a stack color's socket)."""
+    """mlvajra exactly as deployed: GUNICORN_ARGS, 2 workers (and a stack color's socket)."""
     port = free_port()
-    command = [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app"]
+    command = [str(BIN / "gunicorn"), *GUNICORN_ARGS]
     env = {
         "MLVAJRA_MODEL_DIR": str(model_dir),
         "PORT": str(port),

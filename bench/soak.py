@@ -25,7 +25,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import REFERENCE_ROWS  # noqa: E402
+from tests.fixtures import REFERENCE_ROWS  # noqa: E402
 from tests.topology.processes import Gunicorn  # noqa: E402
 
 RECORD = REFERENCE_ROWS[0][0]

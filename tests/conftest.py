@@ -9,49 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from mlvajra.config import Settings
+from mlvajra.serving.factory import create_app
+from mlvajra.training.trainer import TrainOptions, train
 
-from app.config import Settings
-from app.factory import create_app
-from app.training.trainer import TrainOptions, train
-
-REFERENCE_ROWS: list[tuple[dict[str, Any], str]] = [
-    (
-        {
-            "island": "Torgersen",
-            "bill_length_mm": 39.1,
-            "bill_depth_mm": 18.7,
-            "flipper_length_mm": 181,
-            "body_mass_g": 3750,
-            "sex": "male",
-            "year": 2007,
-        },
-        "Adelie",
-    ),
-    (
-        {
-            "island": "Biscoe",
-            "bill_length_mm": 46.1,
-            "bill_depth_mm": 13.2,
-            "flipper_length_mm": 211,
-            "body_mass_g": 4500,
-            "sex": "female",
-            "year": 2007,
-        },
-        "Gentoo",
-    ),
-    (
-        {
-            "island": "Dream",
-            "bill_length_mm": 46.5,
-            "bill_depth_mm": 17.9,
-            "flipper_length_mm": 192,
-            "body_mass_g": 3500,
-            "sex": "female",
-            "year": 2007,
-        },
-        "Chinstrap",
-    ),
-]
+from tests.fixtures import REFERENCE_ROWS
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from app.artifact import (
-    JOBLIB_FILE,
-    MANIFEST_NAME,
-    ONNX_FILE,
-    ArtifactError,
-    load_runner,
-    read_manifest,
-    verify_files,
-)
+from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, read_manifest, verify_files
+from mlvajra.errors import ArtifactError
+from mlvajra.runners import load_runner
 
 
 class _CreatesFileWhenUnpickled:

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME
+from mlvajra.cli import cli
 from typer.testing import CliRunner
-
-from app.artifact import JOBLIB_FILE, MANIFEST_NAME
-from app.cli import cli
 
 runner = CliRunner()
 

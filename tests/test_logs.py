@@ -7,8 +7,7 @@ import logging
 import sys
 
 import pytest
-
-from app.logs import HIDDEN, JsonFormatter, logging_config
+from mlvajra.logs import HIDDEN, JsonFormatter, logging_config
 
 SECRET = "s3cr3t-in-an-exception"  # noqa: S105 (a planted marker, not a credential)
 
@@ -53,7 +52,7 @@ def test_logging_config_passes_the_switch_to_the_formatter() -> None:
 def test_batched_handler_holds_info_lines_until_flush_but_writes_warnings_at_once(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from app.logs import BatchedStderrHandler
+    from mlvajra.logs import BatchedStderrHandler
 
     handler = BatchedStderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mlvajra.training.trainer import TrainOptions, train
 
-from app.training.trainer import TrainOptions, train
-from tests.conftest import REFERENCE_ROWS
+from tests.fixtures import REFERENCE_ROWS
 
 
 @pytest.fixture(scope="session")

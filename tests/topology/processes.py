@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
-
-from app.edge import EdgeOptions, render_local
+from mlvajra.cli import GUNICORN_ARGS
+from mlvajra.stack.nginx import EdgeOptions, render_local
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -49,7 +49,7 @@ def wait_for(url: str, timeout: float = 30.0, process: subprocess.Popen[Any] | N
 
 
 class Gunicorn:
-    """`gunicorn -c gunicorn.conf.py app.main:app`, exactly as the container runs it."""
+    """gunicorn with `mlvajra.cli.GUNICORN_ARGS`, exactly as the container runs it."""
 
     def __init__(
         self,
@@ -81,7 +81,7 @@ class Gunicorn:
         """Start the master (it forks the workers)."""
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app"],
+            [str(BIN / "gunicorn"), *GUNICORN_ARGS],
             cwd=ROOT,
             env=self.environment,
             stdout=self._log,

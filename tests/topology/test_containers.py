@@ -13,10 +13,11 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from mlvajra.cli import GUNICORN_ARGS
+from mlvajra.config import Settings
+from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
 
-from app.config import Settings
-from app.edge import NGINX_DIR, SITE_TEMPLATE, EdgeOptions, render, render_local
-from tests.conftest import REFERENCE_ROWS
+from tests.fixtures import REFERENCE_ROWS
 from tests.topology.processes import BIN, NGINX, ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.topology
@@ -67,7 +68,9 @@ def _image_environment() -> dict[str, str]:
 def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
     assert _run(BIN / "hadolint", DOCKERFILE).returncode == 0
     sloppy = tmp_path / "Dockerfile"
-    sloppy.write_text("FROM python:latest\nRUN apt-get install curl\nCMD gunicorn app.main:app\n")
+    sloppy.write_text(
+        "FROM python:latest\nRUN apt-get install curl\nCMD gunicorn mlvajra.serving.main:app\n"
+    )
     assert _run(BIN / "hadolint", sloppy).returncode != 0, "control: hadolint must catch these"
 
 
@@ -81,7 +84,7 @@ def test_dockerfile_follows_the_serving_rules() -> None:
     user = next(rest for keyword, rest in runtime if keyword == "USER")
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric, non-root"
     command = json.loads(next(rest for keyword, rest in runtime if keyword == "CMD"))
-    assert command == ["gunicorn", "-c", "gunicorn.conf.py", "app.main:app"]
+    assert command == ["gunicorn", *GUNICORN_ARGS]
     healthcheck = next(rest for keyword, rest in runtime if keyword == "HEALTHCHECK")
     assert "/ready" in healthcheck
     assert "curl" not in healthcheck
@@ -140,7 +143,7 @@ def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> Non
     main = render_local(tmp_path, EdgeOptions(port=free_port()), tmp_path / "active.sock")
     values["MLVAJRA_LISTEN"] = f"127.0.0.1:{free_port()}"
     values["MLVAJRA_ACCESS_LOG"] = str(tmp_path / "compose-access.log")
-    site = render((NGINX_DIR / SITE_TEMPLATE).read_text(), values)
+    site = render((TEMPLATES / SITE_TEMPLATE).read_text(), values)
     (tmp_path / "mlvajra.conf").write_text(site)
     result = _run(NGINX, "-t", "-p", tmp_path, "-e", "stderr", "-c", main)
     assert result.returncode == 0, result.stderr
@@ -151,7 +154,19 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
     result = _run(BIN / "kubernetes-validate", "--strict", *manifests)
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
-    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
+    claims = {
+        document["metadata"]["name"]
+        for document in map(yaml.safe_load, (path.read_text() for path in manifests))
+        if document["kind"] == "PersistentVolumeClaim"
+    }
+    deployment = yaml.safe_load((K8S / "deployment.yaml").read_text())
+    mounted = {
+        volume["persistentVolumeClaim"]["claimName"]
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in volume
+    }
+    assert mounted <= claims, "every claim the pods mount is defined beside them"
 
     broken = tmp_path / "deployment.yaml"
     broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas: 2", "replicas: two"))
@@ -218,7 +233,9 @@ def test_compose_backend_commands_match_the_compose_file(
     artifact_v2_dir: Path, models_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The compose backend's variables are the ones docker-compose.yml reads (no engine needed)."""
-    from app.backends import ComposeBackend, StackError
+    from mlvajra.errors import StackError
+    from mlvajra.stack.compose import ComposeBackend
+    from mlvajra.stack.platform import Release
 
     recorded = tmp_path / "docker.log"
     fake_docker = tmp_path / "docker"
@@ -228,15 +245,20 @@ def test_compose_backend_commands_match_the_compose_file(
     )
     fake_docker.chmod(0o755)
     monkeypatch.setenv("MLVAJRA_DOCKER", str(fake_docker))
-    backend = ComposeBackend(tmp_path / "state", EdgeOptions(port=8080), models_root)
+    backend = ComposeBackend(EdgeOptions(port=8080), models_root, ROOT)
+    # The format the switch's gate will check, not the manifest's: the color must serve it too.
+    release = Release(
+        model_dir=str(artifact_v2_dir), model_format="joblib", version="2", sha256="s"
+    )
 
-    green = backend.start_color("green", artifact_v2_dir, "2", "sha")
+    green = backend.start_color("green", release)
     backend.point_edge_at(green)
 
     lines = recorded.read_text().splitlines()
     assert lines[0].endswith("up --detach --no-deps --force-recreate green")
     environment = dict(line.split("=", 1) for line in lines[1:] if "=" in line and " " not in line)
     assert environment["MLVAJRA_GREEN_MODEL_DIR"] == "/models/penguins/2"
+    assert environment["MLVAJRA_GREEN_MODEL_FORMAT"] == "joblib"
     exec_line = next(line for line in lines if " exec " in line)
     assert "exec -T green python -c" in exec_line
     assert exec_line.endswith("/run/mlvajra/active.sock green.sock")
@@ -247,7 +269,11 @@ def test_compose_backend_commands_match_the_compose_file(
     )  # fmt: skip
     services = json.loads(result.stdout)["services"]
     assert services["green"]["environment"]["MLVAJRA_MODEL_DIR"] == "/models/penguins/2"
+    assert services["green"]["environment"]["MLVAJRA_MODEL_FORMAT"] == "joblib"
+    assert services["blue"]["environment"]["MLVAJRA_MODEL_FORMAT"] == "", "the manifest's"
     assert services["green"]["volumes"][0]["source"] == str(models_root.resolve())
     assert services["nginx"]["environment"]["MLVAJRA_ACTIVE_SOCKET"] == "/run/mlvajra/active.sock"
     with pytest.raises(StackError, match="is not under"):
-        backend.start_color("blue", tmp_path, "1", "sha")
+        backend.start_color("blue", release.model_copy(update={"model_dir": str(tmp_path)}))
+    with pytest.raises(StackError, match=r"no docker-compose\.yml in"):
+        ComposeBackend(EdgeOptions(port=8080), models_root, tmp_path)

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from mlvajra.config import Settings
+from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES
 
-from app.config import Settings
 from tests.topology.processes import Gunicorn, Nginx
 
 pytestmark = pytest.mark.topology
@@ -134,7 +135,7 @@ def test_metrics_stay_inside_and_docs_can_be_switched_off(color: Gunicorn, tmp_p
 
 def test_error_bodies_are_valid_json_for_every_nginx_error() -> None:
     """Each named error location returns a parseable envelope (checked on the template text)."""
-    template = (Path(__file__).parents[2] / "nginx" / "mlvajra.conf.template").read_text()
+    template = (TEMPLATES / SITE_TEMPLATE).read_text()
     bodies = re.findall(r"return (\d{3}) '(.*)';", template)
     assert {status for status, _ in bodies} >= {"413", "429", "502", "503", "504"}
     for _, body in bodies:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REFERENCE_ROWS
+from tests.fixtures import REFERENCE_ROWS
 from tests.topology.processes import Gunicorn
 
 pytestmark = pytest.mark.topology

@@ -20,11 +20,12 @@ import httpx
 import joblib
 import orjson
 import pytest
+from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, sha256_file
+from mlvajra.cli import GUNICORN_ARGS
 
-from app.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, sha256_file
-from tests.conftest import REFERENCE_ROWS
+from tests.fixtures import REFERENCE_ROWS
 from tests.topology.faults import TRIGGER, ExplodingPipeline
-from tests.topology.processes import BIN, ROOT, Gunicorn, free_port, wait_for
+from tests.topology.processes import BIN, Gunicorn, free_port, wait_for
 
 pytestmark = pytest.mark.topology
 
@@ -366,7 +367,7 @@ def _gunicorn_in(cwd: Path, model_dir: Path, env: dict[str, str]) -> subprocess.
     }
     log = (cwd.parent / f"gunicorn-{port}.log").open("wb")
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), "app.main:app"],
+        [str(BIN / "gunicorn"), *GUNICORN_ARGS],
         cwd=cwd,
         env=environment,
         stdout=log,

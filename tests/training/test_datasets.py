@@ -1,4 +1,4 @@
-"""Training reads every data kind through app.data, with the same types as from CSV."""
+"""Training reads every data kind through mlvajra.data.kinds, with the same types as from CSV."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from mlvajra.artifact import MANIFEST_NAME, sha256_file
+from mlvajra.cli import cli
+from mlvajra.data.kinds import open_location, read_table
+from mlvajra.training.datasets import BUILTIN_SOURCE, infer_inputs, penguins_csv, read_dataset
 from typer.testing import CliRunner
-
-from app.artifact import MANIFEST_NAME, sha256_file
-from app.cli import cli
-from app.data import open_location, read_table
-from app.training.datasets import BUILTIN_SOURCE, infer_inputs, penguins_csv, read_dataset
 
 TEMPLATES = ["p.parquet", "p.jsonl", "sqlite:///{folder}/p.db?table=penguins"]
 

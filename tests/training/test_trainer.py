@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from app.artifact import JOBLIB_FILE, ONNX_FILE, read_manifest
-from app.training.datasets import BUILTIN_SOURCE, DatasetError, infer_inputs, infer_task
-from app.training.evaluate import EvaluationError
-from app.training.trainer import TrainOptions, train
+from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, read_manifest
+from mlvajra.training.datasets import BUILTIN_SOURCE, DatasetError, infer_inputs, infer_task
+from mlvajra.training.evaluate import EvaluationError
+from mlvajra.training.trainer import TrainOptions, train
 
 
 def test_default_manifest_records_what_the_design_asks(artifact_dir: Path) -> None:

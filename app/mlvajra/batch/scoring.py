@@ -1,0 +1,225 @@
+"""Score a data source of any size with the service's artifact and validation, batch by batch."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+
+from mlvajra.artifact import Manifest
+from mlvajra.batch.validation import ValidatedBatch, validate_batch
+from mlvajra.data.kinds import DataKind, Sink
+from mlvajra.errors import DataError
+from mlvajra.predictor import Predictions, Predictor
+
+LABEL = "label"
+VALUE = "value"
+PROBABILITY_PREFIX = "probability_"
+REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("field", pa.string()), ("reason", pa.string())])
+"""The rejects file: `row` counts records from 0 (the API's `row`), one line per bad value."""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a run read, wrote and rejected: input_rows == output_rows + rejected_rows."""
+
+    model: str
+    input: str
+    output: str
+    rejects: str
+    input_rows: int
+    output_rows: int
+    rejected_rows: int
+    problems: int
+    seconds: float
+    rows_per_second: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """For `--json`."""
+        return asdict(self)
+
+
+def prediction_columns(manifest: Manifest) -> list[str]:
+    """Names of the columns a prediction adds: label and one probability per class, or value."""
+    if manifest.task == "regression":
+        return [VALUE]
+    return [LABEL, *(f"{PROBABILITY_PREFIX}{label}" for label in manifest.classes or [])]
+
+
+def prediction_table(manifest: Manifest, predictions: Predictions) -> pa.Table:
+    """Predictions as Arrow columns, in the API's order and precision."""
+    if predictions.probabilities is None:
+        return pa.table({VALUE: pa.array(predictions.labels.astype(np.float64))})
+    names = prediction_columns(manifest)
+    arrays = [pa.array(predictions.labels)]
+    probabilities = np.asarray(predictions.probabilities)
+    arrays += [pa.array(probabilities[:, index]) for index in range(probabilities.shape[1])]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def check_columns(manifest: Manifest, available: list[str], keep: list[str]) -> None:
+    """Fail before reading a row: a needed column is absent or a kept one would be overwritten."""
+    for name in [*(spec.name for spec in manifest.inputs), *keep]:
+        if name not in available:
+            raise DataError(f"the input has no column {name!r}; it has: {', '.join(available)}")
+    clashes = set(keep) & set(prediction_columns(manifest))
+    if clashes:
+        raise DataError(f"--keep {sorted(clashes)[0]} clashes with a prediction column")
+
+
+def score(
+    predictor: Predictor,
+    source: DataKind,
+    output: DataKind,
+    rejects: DataKind,
+    keep: list[str],
+    on_progress: Callable[[int], None] = lambda rows: None,
+) -> BatchSummary:
+    """Validate and score every row of `source`; write predictions and rejects atomically."""
+    started = time.perf_counter()
+    manifest = predictor.manifest
+    check_columns(manifest, source.column_names(), keep)
+    inputs = [spec.name for spec in manifest.inputs]
+    read = list(dict.fromkeys([*keep, *inputs]))
+    # CSV cells are copied as text too: inferring types per block could fail deep into a file
+    # or turn an id like 01234 into 1234.
+    text_columns = read if source.untyped_text else []
+    input_rows = output_rows = rejected_rows = problem_count = 0
+    sink: Sink | None = None
+    schema = pa.schema([])
+    with rejects.writer(REJECT_SCHEMA) as reject_sink:
+        try:
+            for batch, result in _prefetch(_validated(manifest, source, read, text_columns)):
+                if result.problems:
+                    reject_sink.write(_reject_table(result.problems, input_rows))
+                    problem_count += len(result.problems)
+                    rejected_rows += batch.num_rows - result.valid_rows
+                kept = batch.select(keep)
+                if result.valid_rows < batch.num_rows:
+                    kept = kept.filter(pa.array(result.valid))
+                if result.valid_rows:
+                    predicted = prediction_table(manifest, predictor.run_columns(result.columns))
+                    table = predicted
+                    if keep:
+                        table = pa.Table.from_batches([kept])
+                        for name in predicted.column_names:
+                            table = table.append_column(name, predicted.column(name))
+                    if sink is None:
+                        schema = table.schema
+                        sink = output.writer(schema)
+                    sink.write(_conform(table, schema))
+                    output_rows += table.num_rows
+                input_rows += batch.num_rows
+                on_progress(batch.num_rows)
+            if sink is None:
+                sink = output.writer(_empty_schema(manifest, keep))
+        except BaseException:
+            if sink is not None:
+                sink.abort()
+            raise
+        sink.commit()
+    seconds = time.perf_counter() - started
+    return BatchSummary(
+        model=f"{manifest.name}/{manifest.version}",
+        input=source.location,
+        output=output.location,
+        rejects=rejects.location,
+        input_rows=input_rows,
+        output_rows=output_rows,
+        rejected_rows=rejected_rows,
+        problems=problem_count,
+        seconds=round(seconds, 3),
+        rows_per_second=round(input_rows / seconds, 1) if seconds > 0 else 0.0,
+    )
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table in the output's schema (set by the first batch), or a one-line error."""
+    if table.schema.equals(schema):
+        return table
+    try:
+        return table.cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        changed = [f.name for f, g in zip(table.schema, schema, strict=True) if f.type != g.type]
+        raise DataError(
+            f"column {changed[0] if changed else '?'} changed type within the input "
+            f"({table.schema.field(changed[0]).type if changed else '?'} after "
+            f"{schema.field(changed[0]).type if changed else '?'})"
+        ) from None
+
+
+def _reject_table(problems: list[Any], first_row: int) -> pa.Table:
+    return pa.Table.from_pydict(
+        {
+            "row": [first_row + problem.row for problem in problems],
+            "field": [problem.field for problem in problems],
+            "reason": [problem.message for problem in problems],
+        },
+        schema=REJECT_SCHEMA,
+    )
+
+
+def _empty_schema(manifest: Manifest, keep: list[str]) -> pa.Schema:
+    label_type = pa.string()
+    classes = manifest.classes or []
+    if classes and all(isinstance(label, bool) for label in classes):
+        label_type = pa.bool_()
+    elif classes and all(isinstance(label, int) for label in classes):
+        label_type = pa.int64()
+    fields = [pa.field(name, pa.string()) for name in keep]
+    for name in prediction_columns(manifest):
+        fields.append(pa.field(name, label_type if name == LABEL else pa.float64()))
+    return pa.schema(fields)
+
+
+def _validated(
+    manifest: Manifest, source: DataKind, columns: list[str], text_columns: list[str]
+) -> Iterator[tuple[pa.RecordBatch, ValidatedBatch]]:
+    for batch in source.batches(columns, text_columns):
+        yield batch, validate_batch(manifest.inputs, batch, source.untyped_text)
+
+
+_DONE = object()
+_Item = TypeVar("_Item")
+
+
+def _prefetch(items: Iterator[_Item], depth: int = 2) -> Iterator[_Item]:
+    """Read and validate on a thread (Arrow and numpy mostly release the GIL) while this one
+    scores and writes; at most `depth` batches wait, so memory is bounded whatever the size."""
+    waiting: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            put(error)
+
+    reader = threading.Thread(target=read, name="mlvajra-read", daemon=True)
+    reader.start()
+    try:
+        while (item := waiting.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join()

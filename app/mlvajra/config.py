@@ -1,0 +1,112 @@
+"""`Settings`: the only reader of the environment (`MLVAJRA_*`), gunicorn's values included."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mlvajra.artifact import Format
+from mlvajra.errors import ConfigError
+
+BYTES_PER_INSTANCE = 4096
+"""Body budget per record: far above a real record, far below what would hurt a worker."""
+
+
+class Settings(BaseSettings):
+    """Everything a service process reads at start; one artifact per process."""
+
+    # An empty variable counts as unset: compose passes `${VAR:-}` for "the default".
+    model_config = SettingsConfigDict(
+        env_prefix="MLVAJRA_", frozen=True, populate_by_name=True, env_ignore_empty=True
+    )
+
+    model_dir: Path = Path("models/penguins/1")
+    """The artifact version folder to serve (holds manifest.json)."""
+
+    model_format: Format | None = None
+    """`onnx` or `joblib`; default: the manifest's `format`."""
+
+    max_instances: int = Field(default=1000, ge=1, le=100_000)
+    """Most records accepted in one /predict request; more is a 413."""
+
+    max_body_bytes: int | None = Field(default=None, ge=1024)
+    """Largest /predict body in bytes; default: max_instances x 4 KiB."""
+
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    """gunicorn worker processes; default: one per CPU."""
+
+    onnx_threads: int | None = Field(default=None, ge=1)
+    """onnxruntime intra-op threads per worker; default: CPUs / workers (at least 1)."""
+
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("MLVAJRA_HOST", "HOST"))
+    """Address gunicorn binds (`HOST` works too, as container platforms set it)."""
+
+    port: int = Field(
+        default=8000, ge=1, le=65535, validation_alias=AliasChoices("MLVAJRA_PORT", "PORT")
+    )
+    """TCP port gunicorn binds (`PORT` works too)."""
+
+    bind: str | None = None
+    """A gunicorn bind address that replaces host and port (`unix:/path` or `host:port`)."""
+
+    unix_socket: Path | None = None
+    """Also listen on this unix socket: the stack's nginx reaches a color through it."""
+
+    log_level: str = Field(default="info", pattern="^(debug|info|warning|error|critical)$")
+    """Log level of every logger; logs are JSON lines on stderr."""
+
+    expose_errors: bool = False
+    """Put exception text into 500 responses and logged tracebacks (debugging only: it can
+    quote input values)."""
+
+    drain_seconds: float = Field(default=0.0, ge=0.0, le=15.0)
+    """After SIGTERM, keep serving this long with /ready answering 503 and `Connection: close` on
+    every response, so a load balancer stops sending and a proxy reconnects elsewhere before the
+    socket closes; keep it below gunicorn's graceful_timeout (20 s)."""
+
+    docs: bool = True
+    """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
+
+    @property
+    def body_limit(self) -> int:
+        """`max_body_bytes` after its default is applied."""
+        return self.max_body_bytes or self.max_instances * BYTES_PER_INSTANCE
+
+    @property
+    def threads(self) -> int:
+        """onnxruntime threads per worker, so that workers x threads <= CPUs."""
+        return self.onnx_threads or max(1, (os.cpu_count() or 1) // self.workers)
+
+    @property
+    def binds(self) -> list[str]:
+        """Every address gunicorn listens on."""
+        binds = [self.bind or f"{self.host}:{self.port}"]
+        if self.unix_socket is not None:
+            binds.append(f"unix:{self.unix_socket}")
+        return binds
+
+
+def load_settings(**overrides: object) -> Settings:
+    """`Settings()` with a one-line `ConfigError` naming the variable instead of pydantic's text."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]
+        name = ".".join(str(part) for part in first["loc"])
+        where = name if name.isupper() else "MLVAJRA_" + name.upper()  # an alias is its own name
+        raise ConfigError(f"{where}: {first['msg']}") from None
+
+
+class StackSettings(BaseSettings):
+    """What `mlvajra stack` reads from the environment: the programs it runs."""
+
+    model_config = SettingsConfigDict(env_prefix="MLVAJRA_", frozen=True, env_ignore_empty=True)
+
+    nginx: str = "nginx"
+    """The nginx binary (a name on PATH or a path)."""
+
+    docker: str = "docker"
+    """The docker CLI, for `--backend compose`."""

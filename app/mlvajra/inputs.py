@@ -1,0 +1,122 @@
+"""What every path that takes records shares: limits, the missing marker, problems and messages.
+
+The API (JSON records), batch files and Spark (Arrow columns) judge a value by these rules and
+describe what is wrong with the same sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field
+from pydantic.types import StrictBool, StrictInt, StrictStr
+from typing_extensions import TypedDict
+
+from mlvajra.artifact import InputSpec
+
+MISSING_CATEGORY = "__missing__"
+"""What a missing (null) categorical value becomes before it reaches either model format."""
+FLOAT32_MAX = 3.4028234663852886e38
+"""Numbers beyond this overflow the float32 inputs of an ONNX graph to infinity."""
+INTEGER_LIMIT = 2**53
+"""Integers reach the model as float64, exact only up to this; a 400-digit integer overflowed."""
+MAX_STRING_LENGTH = 1000
+"""Longest string value: categories are short, a megabyte string is a client bug."""
+MAX_DETAILS = 100
+"""At most this many bad values are listed in one error; the message gives the full count."""
+MAX_FIELD_NAME = 100
+"""Unknown field names are client-chosen: a longer one is cut so errors stay small."""
+UNKNOWN_FIELD = "<unknown>"
+"""Metric label for fields the model does not have (client-chosen names must not become labels)."""
+RECORD = "<record>"
+"""Metric label for a record that is not an object at all."""
+
+StrictNumber = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)
+]
+"""A JSON number: ints and floats, never a string, a bool, NaN, Infinity or beyond float32."""
+
+_TYPES: dict[str, Any] = {
+    "number": StrictNumber,
+    "integer": Annotated[StrictInt, Field(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)],
+    "string": Annotated[StrictStr, Field(max_length=MAX_STRING_LENGTH)],
+    "boolean": StrictBool,
+}
+
+_MESSAGES = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+    "finite_number": "must be a finite number (not NaN or Infinity)",
+    "float_type": "must be a number",
+    "int_type": "must be an integer",
+    "string_type": "must be a string",
+    "bool_type": "must be a boolean",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "list_type": "must be a list of records",
+    "too_short": "must hold at least one record",
+    "greater_than_equal": "number out of range",
+    "less_than_equal": "number out of range",
+    "string_too_long": f"string longer than {MAX_STRING_LENGTH} characters",
+}
+
+
+def message_for(error_type: str, default: str | None = None) -> str:
+    """The client-facing sentence for a pydantic error type (batch validation uses it too)."""
+    return _MESSAGES.get(error_type, default or error_type)
+
+
+def shorten(name: str) -> str:
+    """A client-chosen field name, cut to `MAX_FIELD_NAME` characters."""
+    return name if len(name) <= MAX_FIELD_NAME else name[:MAX_FIELD_NAME] + "..."
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid value: row index, field name (or None for the whole record), reason."""
+
+    row: int | None
+    field: str | None
+    message: str
+
+    def as_detail(self) -> dict[str, Any]:
+        """The envelope's `details` entry."""
+        return {"row": self.row, "field": self.field, "message": self.message}
+
+
+def neutral_record(inputs: list[InputSpec]) -> dict[str, Any]:
+    """One record every input accepts: null where allowed, else a training category or a zero."""
+    neutral: dict[str, Any] = {"number": 0.0, "integer": 0, "boolean": False}
+    record: dict[str, Any] = {}
+    for spec in inputs:
+        if spec.nullable:
+            record[spec.name] = None
+        elif spec.type == "string":
+            record[spec.name] = (spec.categories or [""])[0]
+        else:
+            record[spec.name] = neutral[spec.type]
+    return record
+
+
+def build_record_type(inputs: list[InputSpec]) -> type:
+    """A strict TypedDict for one record: the manifest's fields, all required, nothing else.
+
+    A TypedDict rather than a model: validating into plain dicts is about twice as fast, and the
+    real column names are the keys, whatever they are.
+    """
+    fields: dict[str, Any] = {}
+    for spec in inputs:
+        description = f"{spec.type}{', may be null' if spec.nullable else ''}"
+        if spec.categories:
+            description += f"; seen in training: {', '.join(spec.categories[:20])}"
+            if len(spec.categories) > 20:
+                description += ", ..."
+        annotation = _TYPES[spec.type]
+        # Nullable fields must still be present: an omitted field is a mistake, not a null.
+        field_type = annotation | None if spec.nullable else annotation
+        fields[spec.name] = Annotated[field_type, Field(description=description)]
+    Record = TypedDict("Record", fields)  # type: ignore[misc]
+    Record.__doc__ = "One raw input record, keyed by the model's input names."
+    Record.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
+    return Record

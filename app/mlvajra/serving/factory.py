@@ -1,0 +1,124 @@
+"""`create_app(settings)`: lifespan, routes, error handlers, middleware."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import TypeAdapter
+
+from mlvajra.artifact import file_for, read_manifest
+from mlvajra.config import Settings
+from mlvajra.errors import ArtifactError
+from mlvajra.inputs import build_record_type
+from mlvajra.predictor import Predictor
+from mlvajra.runners import load_runner
+from mlvajra.serving.codec import PredictCodec, build_request_type
+from mlvajra.serving.handlers import install_error_handlers
+from mlvajra.serving.metrics import MODEL_INFO
+from mlvajra.serving.middleware import RequestContextMiddleware, access_log
+from mlvajra.serving.routes import router
+from mlvajra.serving.state import ServiceState
+
+logger = logging.getLogger("mlvajra")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service for the artifact in `settings.model_dir` (read now, loaded in lifespan)."""
+    settings = settings or Settings()
+    manifest = read_manifest(settings.model_dir)
+    model_format = settings.model_format or manifest.format
+    if file_for(model_format) not in manifest.files:
+        raise ArtifactError(f"{settings.model_dir} has no {model_format} model in its manifest")
+    state = ServiceState(settings=settings, manifest=manifest, model_format=model_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Here, in each worker after the fork: onnxruntime sessions must not cross a fork.
+        runner = load_runner(settings.model_dir, manifest, model_format, settings.threads)
+        codec = PredictCodec(Predictor(manifest, runner), settings.max_instances)
+        codec.warm_up()
+        MODEL_INFO.labels(
+            manifest.name, manifest.version, model_format, manifest.sha256(model_format)
+        ).set(1)
+        state.codec = codec
+        _drain_on_sigterm(state)
+        logger.info("model %s/%s (%s) ready", manifest.name, manifest.version, model_format)
+        yield
+        state.draining = True
+        # The worker is about to end by its re-raised SIGTERM, without atexit: write the access
+        # log lines still batched (mlvajra.logs.BatchedStderrHandler) now.
+        for handler in access_log.handlers:
+            handler.flush()
+
+    app = FastAPI(
+        title=f"mlvajra: {manifest.name}",
+        version=manifest.version,
+        description=f"Serves {manifest.name} version {manifest.version} ({manifest.task}).",
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs else None,
+        openapi_url="/openapi.json" if settings.docs else None,
+        redoc_url=None,
+    )
+    app.state.service = state
+    app.state.expose_errors = settings.expose_errors
+    app.include_router(router)
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, state=state)
+    request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)
+    _document_request_body(app, TypeAdapter(request_type))
+    return app
+
+
+def _document_request_body(app: FastAPI, request_adapter: TypeAdapter[Any]) -> None:
+    """Put the generated PredictRequest (the model's real fields) into the OpenAPI schema."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            body = request_adapter.json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body.pop("$defs", {}))
+            components["PredictRequest"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drain_on_sigterm(state: ServiceState) -> None:
+    """Mark the worker as draining (/ready -> 503) before the server's own SIGTERM handling.
+
+    The server's handler (uvicorn's, installed before the lifespan runs) closes the listening
+    socket; with `drain_seconds` it runs that much later, while the worker keeps serving.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # in-process test clients run the app off the main thread; no signals there
+    previous = signal.getsignal(signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    delay = state.settings.drain_seconds
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        state.draining = True
+        if not callable(previous):
+            return
+        if delay:
+            # A signal handler must not touch the loop's timers directly: hand over thread-safely.
+            loop.call_soon_threadsafe(loop.call_later, delay, previous, signum, None)
+        else:
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, handle)

@@ -1,0 +1,90 @@
+"""gunicorn's settings: `gunicorn -c python:mlvajra.serving.gunicorn_conf mlvajra.serving.main:app`.
+
+Every value comes from `mlvajra.config.Settings`, so the container, `mlvajra serve` and the
+stack's colors run the same server. A bad setting or artifact stops the master in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlvajra.config import Settings, load_settings
+from mlvajra.errors import MlvajraError
+from mlvajra.logs import logging_config
+
+# Multiprocess metrics: the folder must be in the environment before any worker imports
+# prometheus_client. The master sets it here, once, before forking.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlvajra-metrics-")
+
+_refusal: str | None = None
+try:
+    _settings = load_settings()
+except MlvajraError as error:
+    _refusal = str(error)  # on_starting says it in the JSON log and stops the master
+    _settings = Settings.model_construct()
+
+bind = _settings.binds
+workers = _settings.workers
+worker_class = "uvicorn_worker.UvicornWorker"
+# Timeouts ordered for a proxy in front: nginx's upstream keepalive_timeout (60 s) is shorter than
+# ours, so nginx never reuses a socket gunicorn already closed; nginx's proxy_read_timeout (10 s)
+# is shorter than graceful_timeout (20 s), which is shorter than the container stop grace (30 s).
+keepalive = 75
+timeout = 30
+graceful_timeout = 20
+# No preload: onnxruntime sessions must be created after fork. No max_requests: recycled workers
+# leave metric files behind and no leak has been measured.
+preload_app = False
+# reuse_port gives each worker its own TCP socket (busiest worker 51 %, bench/), but a worker
+# binding a unix path removes the previous worker's socket file: with one, the master binds both.
+reuse_port = _settings.unix_socket is None
+# gunicorn 27 opens a control socket at a fixed path: two colors on one host would collide.
+control_socket_disable = True
+accesslog = None
+loglevel = _settings.log_level
+proc_name = "mlvajra"
+logconfig_dict = logging_config(loglevel, expose_errors=_settings.expose_errors)
+
+# The names prometheus_client gives its files: `<type>_<pid>.db`, `gauge_<mode>_<pid>.db`.
+_PROMETHEUS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db")
+
+
+def on_starting(server: Any) -> None:
+    """Master, before forking: empty the metrics folder and refuse a bad artifact in one line."""
+    # Only the files prometheus_client writes, never the folder nor any other `.db`: a mistyped
+    # path (an earlier version removed the working directory) must not delete anything else.
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.iterdir():
+        if _PROMETHEUS_FILE.fullmatch(stale.name) and stale.is_file():
+            stale.unlink()
+
+    from mlvajra.artifact import read_manifest, verify_files  # no prometheus import
+
+    try:
+        if _refusal is not None:
+            raise MlvajraError(_refusal)
+        manifest = read_manifest(_settings.model_dir)
+        verify_files(_settings.model_dir, manifest)
+    except MlvajraError as error:
+        server.log.error("refusing to start: %s", error)
+        sys.exit(1)
+
+
+def when_ready(server: Any) -> None:
+    """With reuse_port the master holds no socket and logs an empty "Listening at": say where."""
+    if reuse_port:
+        server.log.info("workers listen at: %s", ", ".join(bind))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges from the aggregate."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,134 @@
+"""The compose stack: the same steps as `docker compose` commands on the project's compose file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from mlvajra.config import StackSettings
+from mlvajra.errors import StackError
+from mlvajra.stack.nginx import ACTIVE_SOCKET, EdgeOptions
+from mlvajra.stack.platform import ColorState, Release, edge_request, executable
+
+COMPOSE_FILE = "docker-compose.yml"
+COMPOSE_SOCKET_DIR = "/run/mlvajra"
+"""The volume the colors and nginx share in docker-compose.yml: color sockets and the symlink."""
+SERVICE_PORT = 8000
+"""Where each color listens inside its container (PORT in docker-compose.yml)."""
+
+
+def compose_file(project_dir: Path) -> Path:
+    """`<project_dir>/docker-compose.yml`, or a one-line error saying where it was looked for."""
+    path = project_dir.resolve() / COMPOSE_FILE
+    if not path.is_file():
+        raise StackError(f"no {COMPOSE_FILE} in {path.parent}: pass --project-dir <checkout>")
+    return path
+
+
+class ComposeBackend:
+    """Colors and nginx are services of docker-compose.yml (needs a Docker engine)."""
+
+    def __init__(self, options: EdgeOptions, models_root: Path, project_dir: Path) -> None:
+        self.options = options
+        self.models_root = models_root.resolve()
+        self.file = compose_file(project_dir)
+        self.releases: dict[str, tuple[str, Release]] = {}
+        """Per color started here: its model folder inside the container, and the release."""
+
+    def _compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        docker = executable(StackSettings().docker, "MLVAJRA_DOCKER")
+        environment = {
+            **os.environ,
+            "MLVAJRA_MODELS": str(self.models_root),
+            "MLVAJRA_EDGE_PORT": str(self.options.port),
+            "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(self.options.body_limit),
+            "MLVAJRA_RATE": self.options.rate,
+            "MLVAJRA_BURST": str(self.options.burst),
+            "MLVAJRA_DOCS": str(self.options.docs).lower(),
+        }
+        for color, (model_dir, release) in self.releases.items():
+            environment[f"MLVAJRA_{color.upper()}_MODEL_DIR"] = model_dir
+            environment[f"MLVAJRA_{color.upper()}_MODEL_FORMAT"] = release.model_format
+        command = [docker, "compose", "-f", str(self.file), *args]
+        result = subprocess.run(
+            command, env=environment, capture_output=True, text=True, timeout=300, check=False
+        )
+        if check and result.returncode != 0:
+            raise StackError(f"docker compose {args[0]} failed: {result.stderr.strip()[-300:]}")
+        return result
+
+    def _in_container(self, model_dir: Path) -> str:
+        try:
+            relative = model_dir.resolve().relative_to(self.models_root)
+        except ValueError:
+            raise StackError(
+                f"{model_dir} is not under {self.models_root} (mounted at /models)"
+            ) from None
+        return f"/models/{relative.as_posix()}"
+
+    def start_color(self, color: str, release: Release) -> ColorState:
+        """`docker compose up -d --no-deps --force-recreate <color>` with its folder and format."""
+        self.releases[color] = (self._in_container(Path(release.model_dir)), release)
+        self._compose("up", "--detach", "--no-deps", "--force-recreate", color, check=False)
+        return ColorState.of(color, release, SERVICE_PORT)
+
+    def color_request(
+        self, state: ColorState, method: str, path: str, body: bytes | None = None
+    ) -> tuple[int, bytes]:
+        """`docker compose exec <color> python -m mlvajra.serving.probe`: colors publish no port."""
+        probe = [
+            "python",
+            "-m",
+            "mlvajra.serving.probe",
+            path,
+            "--method",
+            method,
+            "--timeout",
+            "5",
+        ]
+        if body:
+            probe += ["--body", body.decode()]
+        result = self._compose("exec", "-T", state.color, *probe, check=False)
+        status, _, text = result.stdout.partition("\n")
+        return (int(status), text.encode()) if status.isdigit() else (0, result.stderr.encode())
+
+    def color_running(self, state: ColorState) -> bool:
+        """`docker compose ps` lists it as running."""
+        result = self._compose("ps", "--status", "running", "--quiet", state.color, check=False)
+        return bool(result.stdout.strip())
+
+    def stop_color(self, state: ColorState) -> str:
+        """`docker compose stop` (SIGTERM, stop_grace_period, then SIGKILL)."""
+        self._compose("stop", state.color)
+        result = self._compose("ps", "--all", "--format", "json", state.color, check=False)
+        for line in result.stdout.splitlines():
+            code = json.loads(line).get("ExitCode")
+            if code not in (None, 0):
+                return f"exited with code {code}"
+        return "exited cleanly"
+
+    def point_edge_at(self, state: ColorState) -> None:
+        """Rename the symlink in the socket volume, from inside the color (it owns the volume)."""
+        script = (
+            "import sys, pathlib, mlvajra.stack.nginx as e;"
+            " e.point_symlink(pathlib.Path(sys.argv[1]), sys.argv[2])"
+        )
+        link = f"{COMPOSE_SOCKET_DIR}/{ACTIVE_SOCKET}"
+        self._compose(
+            "exec", "-T", state.color, "python", "-c", script, link, f"{state.color}.sock"
+        )
+
+    def start_edge(self, first: ColorState) -> None:
+        """Point the symlink at `first`, then `docker compose up -d --wait nginx`."""
+        self.point_edge_at(first)
+        self._compose("up", "--detach", "--no-deps", "--wait", "nginx")
+
+    def stop_edge(self) -> None:
+        """`docker compose down`."""
+        self._compose("down")
+
+    def edge_request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        """Through the port nginx publishes."""
+        return edge_request(self.options.port, method, path, body)

@@ -1,0 +1,115 @@
+"""nginx in front of the colors: render the config templates, point the active-color symlink."""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mlvajra.config import load_settings
+from mlvajra.errors import StackError
+
+TEMPLATES = importlib.resources.files("mlvajra.stack") / "templates"
+"""The nginx config templates, package data: a wheel install renders them too."""
+
+SITE_TEMPLATE = "mlvajra.conf.template"
+MAIN_TEMPLATE = "nginx.conf.template"
+ACTIVE_SOCKET = "active.sock"
+"""The symlink nginx connects through; it names the active color's unix socket."""
+UPSTREAM_KEEPALIVE = 32
+"""Idle keep-alive connections each nginx worker keeps to the active color."""
+MAX_SOCKET_PATH = 107
+"""Longest unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL)."""
+
+_PLACEHOLDER = re.compile(r"\$\{(MLVAJRA_[A-Z_]+)\}")
+
+
+class EdgeOptions(BaseModel):
+    """What the rendered nginx config depends on besides the active color."""
+
+    model_config = ConfigDict(frozen=True)
+
+    port: int = 8080
+    """Where nginx listens (127.0.0.1 for the local stack)."""
+    rate: str = "100r/s"
+    """Sustained requests per client address (nginx `limit_req_zone` rate)."""
+    burst: int = 200
+    """Requests above the rate a client may send at once before getting 429."""
+    proxy_timeout: str = "10s"
+    """nginx read/send timeout to the color; below gunicorn's graceful_timeout (20 s)."""
+    docs: bool = True
+    """Proxy /docs and /openapi.json; off answers 404."""
+    body_limit: int = Field(default_factory=lambda: load_settings().body_limit)
+    """client_max_body_size in bytes: the service's own limit, from the same settings."""
+    nginx_workers: int = 1
+    """nginx worker processes."""
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Replace every `${MLVAJRA_*}` placeholder; an unknown one is an error, not an empty string."""
+    missing = sorted({name for name in _PLACEHOLDER.findall(template) if name not in values})
+    if missing:
+        raise StackError(f"no value for {', '.join(missing)}")
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
+
+
+def color_socket(socket_dir: Path, color: str) -> Path:
+    """Where `color` listens for nginx: `<socket_dir>/<color>.sock`, short enough for Linux."""
+    path = socket_dir / f"{color}.sock"
+    if len(str(path)) > MAX_SOCKET_PATH:
+        raise StackError(f"{path} is longer than {MAX_SOCKET_PATH} bytes: use a shorter folder")
+    return path
+
+
+def point_symlink(link: Path, target: str) -> None:
+    """Make `link` name `target` in one rename: a connect() sees the old or the new, never none."""
+    temporary = link.with_name(f".{link.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a sibling temp file and rename it over `path`: readers see old or new, never half."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with temporary.open("w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Path:
+    """Write nginx.conf and mlvajra.conf into `prefix`; return nginx.conf's path.
+
+    nginx reaches the active color through `active_socket`, which need not exist yet.
+    """
+    prefix.mkdir(parents=True, exist_ok=True)
+    for temp_dir in ("client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"):
+        (prefix / temp_dir).mkdir(exist_ok=True)
+    # As root, nginx workers switch to `nobody`, who cannot write temp files in a private dir.
+    user = ""
+    if os.geteuid() == 0:
+        user = "user root root;"
+    values = {
+        "MLVAJRA_PREFIX": str(prefix),
+        "MLVAJRA_USER_DIRECTIVE": user,
+        "MLVAJRA_NGINX_WORKERS": str(options.nginx_workers),
+        "MLVAJRA_ACTIVE_SOCKET": str(active_socket),
+        "MLVAJRA_UPSTREAM_KEEPALIVE": str(UPSTREAM_KEEPALIVE),
+        "MLVAJRA_LISTEN": f"127.0.0.1:{options.port}",
+        "MLVAJRA_ACCESS_LOG": str(prefix / "access.log"),
+        "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(options.body_limit),
+        "MLVAJRA_RATE": options.rate,
+        "MLVAJRA_BURST": str(options.burst),
+        "MLVAJRA_PROXY_TIMEOUT": options.proxy_timeout,
+        "MLVAJRA_DOCS": str(options.docs).lower(),
+    }
+    site = render((TEMPLATES / SITE_TEMPLATE).read_text(), values)
+    write_atomically(prefix / "mlvajra.conf", site)
+    main = prefix / "nginx.conf"
+    write_atomically(main, render((TEMPLATES / MAIN_TEMPLATE).read_text(), values))
+    return main

@@ -1,0 +1,140 @@
+"""Blue/green: gate the idle color on the new release, move the symlink, confirm, drain the old."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mlvajra.artifact import Manifest, read_manifest
+from mlvajra.config import load_settings
+from mlvajra.errors import ArtifactError, StackError
+from mlvajra.inputs import neutral_record
+from mlvajra.stack.platform import Backend, ColorState, Release
+from mlvajra.stack.state import StackState
+
+COLORS = ("blue", "green")
+CONFIRM_SECONDS = 5.0
+"""How long the new version gets to answer /version through nginx after the symlink moved."""
+
+
+def release_of(model_dir: Path) -> tuple[Release, Manifest]:
+    """The release in `model_dir`; the format is MLVAJRA_MODEL_FORMAT's or the manifest's."""
+    model_dir = model_dir.resolve()
+    try:
+        manifest = read_manifest(model_dir)
+        model_format = load_settings(model_dir=model_dir).model_format or manifest.format
+        sha256 = manifest.sha256(model_format)
+    except (ArtifactError, KeyError) as error:
+        raise StackError(f"cannot switch to {model_dir}: {error}") from None
+    release = Release(
+        model_dir=str(model_dir),
+        model_format=model_format,
+        version=manifest.version,
+        sha256=sha256,
+    )
+    return release, manifest
+
+
+def _serves(body: bytes, release: Release) -> bool:
+    try:
+        version = json.loads(body)
+    except ValueError:
+        return False
+    return (
+        isinstance(version, dict)
+        and version.get("version") == release.version
+        and version.get("sha256") == release.sha256
+    )
+
+
+def gate(
+    backend: Backend, color: ColorState, release: Release, manifest: Manifest, ready_timeout: float
+) -> None:
+    """/ready within the timeout, /version names the release, one prediction answers 200."""
+    deadline = time.monotonic() + ready_timeout
+    while True:
+        if not backend.color_running(color):
+            raise StackError(f"{color.color} exited before it was ready (log: {color.log})")
+        if backend.color_request(color, "GET", "/ready")[0] == 200:
+            break
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"{color.color} not ready within {ready_timeout:g} s (log: {color.log})"
+            )
+        time.sleep(0.1)
+    status, body = backend.color_request(color, "GET", "/version")
+    if status != 200 or not _serves(body, release):
+        raise StackError(
+            f"{color.color} serves {body[:200]!r}, expected version {release.version} "
+            f"sha256 {release.sha256}"
+        )
+    request = json.dumps({"instances": [neutral_record(manifest.inputs)]}).encode()
+    status, body = backend.color_request(color, "POST", "/predict", request)
+    try:
+        answered = len(json.loads(body).get("predictions", []))
+    except (ValueError, AttributeError):
+        answered = 0
+    if status != 200 or answered != 1:
+        raise StackError(f"{color.color} smoke prediction failed: {status} {body[:200]!r}")
+
+
+def confirm_through_edge(backend: Backend, release: Release) -> None:
+    """Poll /version through nginx (a new upstream connection each time) for the new release."""
+    deadline = time.monotonic() + CONFIRM_SECONDS
+    while time.monotonic() < deadline:
+        status, body = backend.edge_request("GET", "/version")
+        if status == 200 and _serves(body, release):
+            return
+        time.sleep(0.05)
+    raise StackError(f"nginx does not serve version {release.version} within {CONFIRM_SECONDS:g} s")
+
+
+def switch(
+    state_dir: Path, model_dir: Path, ready_timeout: float, say: Callable[[str], None] = print
+) -> str:
+    """Start the idle color on `model_dir`, gate it, point nginx at it, drain the old one.
+
+    nginx is not reloaded: the symlink it connects through moves, new connections reach the new
+    color, and the old one drains (answering `Connection: close`) before it stops.
+    """
+    state = StackState.load(state_dir)
+    backend = state.backend_for(state_dir)
+    release, manifest = release_of(model_dir)
+    old = state.colors.get(state.active)
+    if old is None:
+        raise StackError("no active color: run `mlvajra stack up` first")
+    idle = next(color for color in COLORS if color != state.active)
+    leftover = state.colors.get(idle)
+    if leftover is not None and backend.color_running(leftover):
+        say(f"stopping a leftover {idle}: {backend.stop_color(leftover)}")
+    started = time.monotonic()
+    new = backend.start_color(idle, release)
+    pointed = False
+    try:
+        gate(backend, new, release, manifest, ready_timeout)
+        say(f"{idle} ready and verified in {time.monotonic() - started:.1f} s (port {new.port})")
+        switched_at = time.monotonic()
+        backend.point_edge_at(new)
+        pointed = True
+        confirm_through_edge(backend, release)
+    except StackError as error:
+        if pointed:
+            backend.point_edge_at(old)
+        backend.stop_color(new)
+        raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
+    took = time.monotonic() - switched_at
+    say(f"nginx serves {idle} (version {release.version}) {took:.2f} s after the symlink moved")
+    state.previous_model_dir = old.model_dir
+    state.active = idle
+    state.colors[idle] = new
+    state.save(state_dir)
+    drained_at = time.monotonic()
+    outcome = backend.stop_color(old)
+    state.colors[old.color] = None
+    state.save(state_dir)
+    say(f"{old.color} drained and stopped in {time.monotonic() - drained_at:.1f} s: {outcome}")
+    if outcome != "exited cleanly":
+        raise StackError(f"switched to {idle}, but {old.color} {outcome}")
+    return idle

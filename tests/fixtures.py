@@ -1,0 +1,71 @@
+"""Shared test data and small real helpers; tests and bench/ import this, never conftest.py."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlvajra.artifact import Manifest
+from mlvajra.inputs import Problem, build_record_type
+from mlvajra.serving.codec import problem_at
+from pydantic import TypeAdapter, ValidationError
+
+REFERENCE_ROWS: list[tuple[dict[str, Any], str]] = [
+    (
+        {
+            "island": "Torgersen",
+            "bill_length_mm": 39.1,
+            "bill_depth_mm": 18.7,
+            "flipper_length_mm": 181,
+            "body_mass_g": 3750,
+            "sex": "male",
+            "year": 2007,
+        },
+        "Adelie",
+    ),
+    (
+        {
+            "island": "Biscoe",
+            "bill_length_mm": 46.1,
+            "bill_depth_mm": 13.2,
+            "flipper_length_mm": 211,
+            "body_mass_g": 4500,
+            "sex": "female",
+            "year": 2007,
+        },
+        "Gentoo",
+    ),
+    (
+        {
+            "island": "Dream",
+            "bill_length_mm": 46.5,
+            "bill_depth_mm": 17.9,
+            "flipper_length_mm": 192,
+            "body_mass_g": 3500,
+            "sex": "female",
+            "year": 2007,
+        },
+        "Chinstrap",
+    ),
+]
+
+
+def validate_rows(
+    manifest: Manifest, rows: Sequence[Any]
+) -> tuple[list[dict[str, Any]], list[int], list[Problem]]:
+    """The API's rules one record at a time: (valid records, their indexes, others' problems).
+
+    The oracle the columnar (batch) validation is held to.
+    """
+    adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(build_record_type(manifest.inputs))
+    records: list[dict[str, Any]] = []
+    kept: list[int] = []
+    problems: list[Problem] = []
+    for index, row in enumerate(rows):
+        try:
+            records.append(adapter.validate_python(row))
+            kept.append(index)
+        except ValidationError as error:
+            for item in error.errors(include_input=False, include_url=False):
+                problems.append(problem_at(("instances", index, *item["loc"]), item))
+    return records, kept, problems
