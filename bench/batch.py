@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
 from mlvajra.training.datasets import penguins_csv
 
 ROOT = Path(__file__).resolve().parent.parent

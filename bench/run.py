@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+
 from mlvajra.cli import GUNICORN_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent

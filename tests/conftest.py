@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
 from mlvajra.config import Settings
 from mlvajra.serving.factory import create_app
 from mlvajra.training.trainer import TrainOptions, train
-
 from tests.fixtures import REFERENCE_ROWS
 
 

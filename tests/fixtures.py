@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from mlvajra.artifact import Manifest
 from mlvajra.inputs import Problem, build_record_type
 from mlvajra.serving.codec import problem_at
-from pydantic import TypeAdapter, ValidationError
 
 REFERENCE_ROWS: list[tuple[dict[str, Any], str]] = [
     (

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, read_manifest, verify_files
 from mlvajra.errors import ArtifactError
 from mlvajra.runners import load_runner

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from typer.testing import CliRunner
+
 from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME
 from mlvajra.cli import cli
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

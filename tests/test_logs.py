@@ -7,6 +7,7 @@ import logging
 import sys
 
 import pytest
+
 from mlvajra.logs import HIDDEN, JsonFormatter, logging_config
 
 SECRET = "s3cr3t-in-an-exception"  # noqa: S105 (a planted marker, not a credential)

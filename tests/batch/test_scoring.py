@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from typer.testing import CliRunner
+
 from mlvajra.artifact import read_manifest
 from mlvajra.batch.scoring import score
 from mlvajra.cli import cli
@@ -21,8 +23,7 @@ from mlvajra.errors import DataError
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from mlvajra.serving.codec import PredictCodec
-from typer.testing import CliRunner
-
+from mlvajra.training.datasets import penguins_csv, read_dataset
 from tests.fixtures import REFERENCE_ROWS
 
 runner = CliRunner()
@@ -99,8 +100,12 @@ def test_valid_rows_get_the_api_answer_and_nothing_is_lost(
     assert summary["output_rows"] == input_rows - rejected_rows
 
     with (tmp_path / "out.rejects.csv").open(newline="") as handle:
-        rejects = [(int(r["row"]), r["field"], r["reason"]) for r in csv.DictReader(handle)]
+        lines = list(csv.DictReader(handle))
+    rejects = [(int(r["row"]), r["field"], r["reason"]) for r in lines]
     assert rejects == expected_rejects
+    # Each reject names its row by the --keep columns too, not only by position.
+    assert list(lines[0]) == ["id", "row", "field", "reason"]
+    assert [int(r["id"]) for r in lines] == [100 + row for row, _, _ in rejects]
 
     scored = read_table(output).to_pylist()
     valid_ids = [int(row["id"]) for row in scored]
@@ -116,6 +121,33 @@ def test_valid_rows_get_the_api_answer_and_nothing_is_lost(
         assert row["label"] == answer["label"]
         for label, probability in answer["probabilities"].items():
             assert row[f"probability_{label}"] == pytest.approx(probability, abs=1e-6)
+
+
+def test_penguins_csv_scores_as_the_api_scores_its_nulls(
+    artifact_dir: Path, predictor: Predictor, tmp_path: Path
+) -> None:
+    """The training CSV's "NA" cells are missing for `predict` as they were for training."""
+    source = penguins_csv()
+    output = tmp_path / "scored.parquet"
+    result = runner.invoke(
+        cli, ["predict", "--model-dir", str(artifact_dir), str(source), str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    frame = read_dataset(source).frame
+    inputs = [spec.name for spec in predictor.manifest.inputs]
+    records = [
+        {name: None if value != value else value for name, value in row.items()}  # NaN -> null
+        for row in frame[inputs].astype(object).to_dict("records")
+    ]
+    with_nulls = [i for i, record in enumerate(records) if None in record.values()]
+    assert len(with_nulls) >= 10, "the penguins CSV has NA in text and number columns"
+    scored = read_table(output).to_pylist()
+    assert len(scored) == len(records), "no row rejected"
+    api = _api_predictions(predictor, [records[i] for i in with_nulls])
+    for index, answer in zip(with_nulls, api, strict=True):
+        assert scored[index]["label"] == answer["label"]
+        for label, probability in answer["probabilities"].items():
+            assert scored[index][f"probability_{label}"] == pytest.approx(probability, abs=1e-6)
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl", "sqlite"])

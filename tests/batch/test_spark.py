@@ -11,13 +11,13 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from pyspark.sql import SparkSession
+
 from mlvajra.artifact import read_manifest
 from mlvajra.batch.spark import REJECTS, main, score_dataframe, split
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from mlvajra.serving.codec import PredictCodec
-from pyspark.sql import SparkSession
-
 from tests.fixtures import REFERENCE_ROWS
 
 # pyspark 4.x warns on pandas 3 whenever it checks for pandas; the Arrow path used here is fine.

@@ -12,12 +12,12 @@ import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from mlvajra.artifact import InputSpec, Manifest, read_manifest
 from mlvajra.batch.validation import check_column, validate_batch
 from mlvajra.data.sqlite import arrow_column
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
-
 from tests.fixtures import validate_rows
 
 # Small models of every input type, nullable or not, so each rule is met often.

@@ -9,6 +9,8 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
+from mlvajra.data.files import CSV_NULLS
 from mlvajra.data.kinds import DataKind, open_location, read_table, register
 from mlvajra.data.sqlite import arrow_column
 from mlvajra.errors import DataError
@@ -55,11 +57,21 @@ def test_reading_selected_columns(template: str, tmp_path: Path) -> None:
 
 def test_csv_text_columns_stay_text(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
-    path.write_text("a,b\n1.5,NA\nabc,\n")
+    path.write_text("a,b\n1.5,NA\nabc,\n007,none\n")
     (batch,) = open_location(path).batches(["a", "b"], text_columns=["a", "b"])
-    # Nothing inferred, nothing coerced: only an empty cell is null.
-    assert batch.column("a").to_pylist() == ["1.5", "abc"]
-    assert batch.column("b").to_pylist() == ["NA", None]
+    # Nothing inferred, nothing coerced: text stays text, and only the CSV nulls are null.
+    assert batch.column("a").to_pylist() == ["1.5", "abc", "007"]
+    assert batch.column("b").to_pylist() == [None, None, "none"]
+
+
+def test_training_and_scoring_read_the_same_missing_cells(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("x,s\n" + "".join(f"{null},{null}\n" for null in CSV_NULLS) + "1,a\n")
+    typed = read_table(path)  # what training reads
+    (text,) = open_location(path).batches(["x", "s"], text_columns=["x", "s"])  # what predict reads
+    for table in (typed, text):
+        assert table.column("x").null_count == len(CSV_NULLS)
+        assert table.column("s").null_count == len(CSV_NULLS)
 
 
 def test_sqlite_query_and_mixed_types(tmp_path: Path) -> None:

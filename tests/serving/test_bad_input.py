@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+
 from mlvajra.config import Settings
 from mlvajra.serving.factory import create_app
-
 from tests.fixtures import REFERENCE_ROWS
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -17,6 +17,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.generation.modes import GenerationMode
+
 from mlvajra.artifact import InputSpec, read_manifest
 from mlvajra.config import Settings
 from mlvajra.errors import InvalidInstancesError, MlvajraError
@@ -25,8 +27,6 @@ from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from mlvajra.serving.codec import PredictCodec
 from mlvajra.serving.factory import create_app
-from schemathesis.generation.modes import GenerationMode
-
 from tests.fixtures import REFERENCE_ROWS, validate_rows
 
 # Requests per mode for /predict, which carries the weight: the GETs have no input to vary.

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+
 from mlvajra.config import Settings
 from mlvajra.predictor import Predictor
 from mlvajra.serving.codec import PredictCodec
 from mlvajra.serving.factory import create_app
-
 from tests.fixtures import REFERENCE_ROWS
 
 

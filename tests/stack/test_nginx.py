@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from mlvajra.errors import StackError
 from mlvajra.stack.nginx import MAX_SOCKET_PATH, color_socket, point_symlink, render
 

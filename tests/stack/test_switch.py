@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from mlvajra.artifact import MANIFEST_NAME
 from mlvajra.errors import StackError
 from mlvajra.stack import state, switch

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlvajra.training.trainer import TrainOptions, train
 
+from mlvajra.training.trainer import TrainOptions, train
 from tests.fixtures import REFERENCE_ROWS
 
 

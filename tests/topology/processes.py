@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+
 from mlvajra.cli import GUNICORN_ARGS
 from mlvajra.stack.nginx import EdgeOptions, render_local
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+
 from mlvajra.cli import GUNICORN_ARGS
 from mlvajra.config import Settings
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
-
 from tests.fixtures import REFERENCE_ROWS
 from tests.topology.processes import BIN, NGINX, ROOT, free_port, wait_for
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mlvajra.config import Settings
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES
-
 from tests.topology.processes import Gunicorn, Nginx
 
 pytestmark = pytest.mark.topology

@@ -20,9 +20,9 @@ import httpx
 import joblib
 import orjson
 import pytest
+
 from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, sha256_file
 from mlvajra.cli import GUNICORN_ARGS
-
 from tests.fixtures import REFERENCE_ROWS
 from tests.topology.faults import TRIGGER, ExplodingPipeline
 from tests.topology.processes import BIN, Gunicorn, free_port, wait_for

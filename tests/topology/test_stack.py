@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from mlvajra.artifact import MANIFEST_NAME, ONNX_FILE
 from mlvajra.stack.nginx import ACTIVE_SOCKET, point_symlink
-
 from tests.topology.processes import (
     BIN,
     ROOT,

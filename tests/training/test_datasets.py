@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from mlvajra.artifact import MANIFEST_NAME, sha256_file
 from mlvajra.cli import cli
 from mlvajra.data.kinds import open_location, read_table
 from mlvajra.training.datasets import BUILTIN_SOURCE, infer_inputs, penguins_csv, read_dataset
-from typer.testing import CliRunner
 
 TEMPLATES = ["p.parquet", "p.jsonl", "sqlite:///{folder}/p.db?table=penguins"]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, read_manifest
 from mlvajra.training.datasets import BUILTIN_SOURCE, DatasetError, infer_inputs, infer_task
 from mlvajra.training.evaluate import EvaluationError

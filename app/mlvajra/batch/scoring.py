@@ -11,18 +11,21 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlvajra.artifact import Manifest
 from mlvajra.batch.validation import ValidatedBatch, validate_batch
 from mlvajra.data.kinds import DataKind, Sink
 from mlvajra.errors import DataError
+from mlvajra.inputs import Problem
 from mlvajra.predictor import Predictions, Predictor
 
 LABEL = "label"
 VALUE = "value"
 PROBABILITY_PREFIX = "probability_"
 REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("field", pa.string()), ("reason", pa.string())])
-"""The rejects file: `row` counts records from 0 (the API's `row`), one line per bad value."""
+"""The rejects file after the `--keep` columns: `row` counts records from 0 (the API's `row`),
+one line per bad value."""
 
 
 @dataclass(frozen=True)
@@ -92,38 +95,47 @@ def score(
     text_columns = read if source.untyped_text else []
     input_rows = output_rows = rejected_rows = problem_count = 0
     sink: Sink | None = None
-    schema = pa.schema([])
-    with rejects.writer(REJECT_SCHEMA) as reject_sink:
-        try:
-            for batch, result in _prefetch(_validated(manifest, source, read, text_columns)):
-                if result.problems:
-                    reject_sink.write(_reject_table(result.problems, input_rows))
-                    problem_count += len(result.problems)
-                    rejected_rows += batch.num_rows - result.valid_rows
-                kept = batch.select(keep)
-                if result.valid_rows < batch.num_rows:
-                    kept = kept.filter(pa.array(result.valid))
-                if result.valid_rows:
-                    predicted = prediction_table(manifest, predictor.run_columns(result.columns))
-                    table = predicted
-                    if keep:
-                        table = pa.Table.from_batches([kept])
-                        for name in predicted.column_names:
-                            table = table.append_column(name, predicted.column(name))
-                    if sink is None:
-                        schema = table.schema
-                        sink = output.writer(schema)
-                    sink.write(_conform(table, schema))
-                    output_rows += table.num_rows
-                input_rows += batch.num_rows
-                on_progress(batch.num_rows)
-            if sink is None:
-                sink = output.writer(_empty_schema(manifest, keep))
-        except BaseException:
-            if sink is not None:
-                sink.abort()
-            raise
-        sink.commit()
+    reject_sink: Sink | None = None
+    schema = reject_schema = pa.schema([])
+    try:
+        for batch, result in _prefetch(_validated(manifest, source, read, text_columns)):
+            if reject_sink is None:
+                # The kept columns' types are the input's: known from the first batch.
+                reject_schema = pa.schema([*batch.select(keep).schema, *REJECT_SCHEMA])
+                reject_sink = rejects.writer(reject_schema)
+            if result.problems:
+                table = _reject_table(batch, keep, result.problems, input_rows)
+                reject_sink.write(_conform(table, reject_schema))
+                problem_count += len(result.problems)
+                rejected_rows += batch.num_rows - result.valid_rows
+            kept = batch.select(keep)
+            if result.valid_rows < batch.num_rows:
+                kept = kept.filter(pa.array(result.valid))
+            if result.valid_rows:
+                predicted = prediction_table(manifest, predictor.run_columns(result.columns))
+                table = predicted
+                if keep:
+                    table = pa.Table.from_batches([kept])
+                    for name in predicted.column_names:
+                        table = table.append_column(name, predicted.column(name))
+                if sink is None:
+                    schema = table.schema
+                    sink = output.writer(schema)
+                sink.write(_conform(table, schema))
+                output_rows += table.num_rows
+            input_rows += batch.num_rows
+            on_progress(batch.num_rows)
+        if sink is None:
+            sink = output.writer(_empty_schema(manifest, keep))
+        if reject_sink is None:
+            reject_sink = rejects.writer(pa.schema([*_text_fields(keep), *REJECT_SCHEMA]))
+    except BaseException:
+        for opened in (sink, reject_sink):
+            if opened is not None:
+                opened.abort()
+        raise
+    reject_sink.commit()
+    sink.commit()
     seconds = time.perf_counter() - started
     return BatchSummary(
         model=f"{manifest.name}/{manifest.version}",
@@ -154,15 +166,27 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         ) from None
 
 
-def _reject_table(problems: list[Any], first_row: int) -> pa.Table:
-    return pa.Table.from_pydict(
+def _reject_table(
+    batch: pa.RecordBatch, keep: list[str], problems: list[Problem], first_row: int
+) -> pa.Table:
+    """One line per problem: the row's kept columns, its row number in the input, field, reason."""
+    rows = pa.array([problem.row for problem in problems], type=pa.int64())
+    kept = pa.Table.from_batches([batch.select(keep)]).take(rows)
+    table = pa.Table.from_pydict(
         {
-            "row": [first_row + problem.row for problem in problems],
+            "row": pc.add(rows, first_row),
             "field": [problem.field for problem in problems],
             "reason": [problem.message for problem in problems],
         },
         schema=REJECT_SCHEMA,
     )
+    for index, name in enumerate(keep):
+        table = table.add_column(index, name, kept.column(name))
+    return table
+
+
+def _text_fields(names: list[str]) -> list[pa.Field]:
+    return [pa.field(name, pa.string()) for name in names]
 
 
 def _empty_schema(manifest: Manifest, keep: list[str]) -> pa.Schema:
@@ -172,7 +196,7 @@ def _empty_schema(manifest: Manifest, keep: list[str]) -> pa.Schema:
         label_type = pa.bool_()
     elif classes and all(isinstance(label, int) for label in classes):
         label_type = pa.int64()
-    fields = [pa.field(name, pa.string()) for name in keep]
+    fields = _text_fields(keep)
     for name in prediction_columns(manifest):
         fields.append(pa.field(name, label_type if name == LABEL else pa.float64()))
     return pa.schema(fields)

@@ -14,6 +14,10 @@ import pyarrow.parquet as pq
 
 from mlvajra.data.kinds import BATCH_ROWS, BLOCK_BYTES, BatchWriter, DataKind, register
 
+CSV_NULLS = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "<NA>")
+"""CSV cells that mean "missing", for training and scoring alike: R writes NA, pandas an empty
+cell, other tools the rest. Any other text is a value, judged by the field's type."""
+
 
 @register
 class CsvKind(DataKind):
@@ -36,14 +40,13 @@ class CsvKind(DataKind):
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
     ) -> Iterator[pa.RecordBatch]:
         self._check_readable()
+        # One reading of a file: training and `mlvajra predict` see the same missing cells.
         convert = pa_csv.ConvertOptions(
             include_columns=columns,
             column_types=dict.fromkeys(text_columns, pa.string()),
+            null_values=list(CSV_NULLS),
             strings_can_be_null=True,
         )
-        if text_columns:
-            # Only an empty cell is null; "NA" or "null" in a number column is text, so rejected.
-            convert.null_values = [""]
         read = pa_csv.ReadOptions(block_size=BLOCK_BYTES)
         with (
             self._reader_errors(pa.ArrowInvalid, pa.ArrowKeyError),
