@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
+import mlvajra
 from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME
 from mlvajra.cli import cli
 
@@ -68,3 +69,18 @@ def test_train_errors_are_one_clear_line(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["train", "--data", str(tmp_path / "nope.csv"), "--target", "a"])
     assert result.exit_code == 1
     assert "no such data file" in result.output
+
+
+def test_version_flag_prints_the_installed_version() -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"mlvajra {mlvajra.__version__}"
+    assert mlvajra.__version__ != "0+unknown", "the package is installed, so it has a version"
+
+
+def test_every_refusal_is_one_line_on_stderr(tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["predict", "--model-dir", str(tmp_path), "a.csv", "b.csv"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot read ")
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output

@@ -13,7 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
-MODULES = sorted(path for path in (ROOT / "app" / "mlvajra").rglob("*.py"))
+MODULES = sorted(
+    path for folder in ("app", "tests", "bench") for path in (ROOT / folder).rglob("*.py")
+)
 
 # (module that gets the import, the import, the contract that must break)
 PLANTED = [

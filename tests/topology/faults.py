@@ -1,8 +1,12 @@
-"""Small real fakes that the gunicorn workers unpickle: a pipeline that fails on one category."""
+"""Small real fakes the gunicorn workers unpickle, and helpers that damage an artifact."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
+
+from mlvajra.artifact import MANIFEST_NAME, sha256_file
 
 TRIGGER = "explode-"
 """An `island` value starting with this makes `ExplodingPipeline` raise."""
@@ -21,3 +25,22 @@ class ExplodingPipeline:
         if any(str(value).startswith(TRIGGER) for value in values):
             raise ValueError(f"Found unknown categories {values!r} in column 0 during transform")
         return self.pipeline.predict_proba(frame)
+
+
+def rewrite_manifest(model_dir: Path, **changes: Any) -> None:
+    """Change top-level manifest fields in place (the hashes are not redone)."""
+    path = model_dir / MANIFEST_NAME
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def rehash(model_dir: Path, name: str) -> None:
+    """Make the manifest's sha256 of `name` match the file again, whatever it now holds."""
+    manifest = json.loads((model_dir / MANIFEST_NAME).read_text())
+    rewrite_manifest(model_dir, files={**manifest["files"], name: sha256_file(model_dir / name)})
+
+
+def log_entries(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a gunicorn log."""
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]

@@ -17,7 +17,7 @@ def build_pipeline(inputs: list[InputSpec], task: Task, seed: int) -> Pipeline:
     """Median imputation for numbers, one-hot for text (unknown categories ignored), a forest.
 
     Numbers are not scaled: trees are invariant to it, and a float64 scaler in front of float32
-    trees is what made ONNX probabilities drift from scikit-learn's (see PITFALLS.md).
+    trees is what made ONNX probabilities drift from scikit-learn's (README, "The CLI").
     """
     numeric = [spec.name for spec in inputs if spec.type != "string"]
     text = [spec.name for spec in inputs if spec.type == "string"]

@@ -1,0 +1,162 @@
+"""The servers `make bench` compares, each started as deployed and stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from mlvajra.cli import GUNICORN_ARGS
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.topology.processes import Nginx, free_port  # noqa: E402
+
+WORKERS = 2
+
+
+@dataclass
+class Server:
+    """A started server: its URL, its process tree, and how long it took to answer."""
+
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    cold_start_s: float
+    extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    log: Path | None = None
+
+    def predictions_per_worker(self) -> Counter[int]:
+        """/predict requests answered so far, by worker pid, from mlvajra's access log."""
+        counts: Counter[int] = Counter()
+        if self.log is None:
+            return counts
+        for line in self.log.read_text(errors="replace").splitlines():
+            if '"path":"/predict"' in line:
+                counts[json.loads(line)["pid"]] += 1
+        return counts
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(total RSS of every process in MB, largest single worker in MB)."""
+        roots = [psutil.Process(p.pid) for p in [self.process, *self.extra]]
+        processes = roots + [child for root in roots for child in root.children(recursive=True)]
+        sizes = [p.memory_info().rss / 2**20 for p in processes]
+        return sum(sizes), max(sizes)
+
+
+def _wait_first_prediction(url: str, body: bytes, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    headers = {"content-type": "application/json"}
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            if httpx.post(f"{url}/predict", content=body, headers=headers).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.01)
+    raise TimeoutError(f"{url} gave no prediction within 60 s")
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@contextmanager
+def _gunicorn(
+    name: str, command: list[str], env: dict[str, str], port: int, body: bytes, log: Path
+) -> Iterator[Server]:
+    started = time.monotonic()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_first_prediction(url, body, process)
+        yield Server(name, url, process, time.monotonic() - started, log=log)
+    finally:
+        _stop(process)
+
+
+def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
+    """The minimal FastAPI + onnxruntime app under gunicorn with 2 uvicorn workers."""
+    port = free_port()
+    command = [
+        str(BIN / "gunicorn"),
+        "-k",
+        "uvicorn_worker.UvicornWorker",
+        "-w",
+        str(WORKERS),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--keep-alive",
+        "75",
+        "bench.floor_app:app",
+    ]
+    env = {"FLOOR_MODEL_DIR": str(model_dir)}
+    return lambda: _gunicorn("floor", command, env, port, body, workdir / "floor.log")
+
+
+def mlvajra_server(
+    model_dir: Path, body: bytes, workdir: Path, unix_socket: Path | None = None
+) -> Callable[[], object]:
+    """mlvajra exactly as deployed: GUNICORN_ARGS, 2 workers (and a stack color's socket)."""
+    port = free_port()
+    command = [str(BIN / "gunicorn"), *GUNICORN_ARGS]
+    env = {
+        "MLVAJRA_MODEL_DIR": str(model_dir),
+        "PORT": str(port),
+        "MLVAJRA_WORKERS": str(WORKERS),
+        "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+    }
+    if unix_socket is not None:
+        env["MLVAJRA_UNIX_SOCKET"] = str(unix_socket)
+    return lambda: _gunicorn(
+        "mlvajra (gunicorn)", command, env, port, body, workdir / "mlvajra.log"
+    )
+
+
+def nginx_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
+    """mlvajra behind the repository's nginx config, through a unix socket as in the stack
+    (rate limit lifted for one loud client)."""
+    unix_socket = workdir / "color.sock"
+    start_gunicorn = mlvajra_server(model_dir, body, workdir, unix_socket)
+
+    @contextmanager
+    def start() -> Iterator[Server]:
+        with start_gunicorn() as upstream:  # type: ignore[attr-defined]
+            prefix = workdir / "nginx"
+            edge = Nginx(prefix, unix_socket, rate="1000000r/s", burst=100000)
+            with edge:
+                assert edge.process is not None
+                yield Server(
+                    "mlvajra (nginx)",
+                    edge.url,
+                    upstream.process,
+                    upstream.cold_start_s,
+                    extra=[edge.process],
+                    log=upstream.log,
+                )
+
+    return start
