@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -70,3 +71,13 @@ def validate_rows(
             for item in error.errors(include_input=False, include_url=False):
                 problems.append(problem_at(("instances", index, *item["loc"]), item))
     return records, kept, problems
+
+
+class CreatesFileWhenUnpickled:
+    """Unpickling this runs code: it creates the file named in its state (a planted pickle)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (str(self.marker), "w"))

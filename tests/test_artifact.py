@@ -12,16 +12,7 @@ import pytest
 from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, read_manifest, verify_files
 from mlvajra.errors import ArtifactError
 from mlvajra.runners import load_runner
-
-
-class _CreatesFileWhenUnpickled:
-    """Unpickling this runs code: it creates the file named in its state."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
+from tests.fixtures import CreatesFileWhenUnpickled
 
 
 def test_manifest_round_trips(artifact_dir: Path) -> None:
@@ -43,7 +34,7 @@ def test_tampered_onnx_is_refused_in_one_line(artifact_copy: Path) -> None:
 
 def test_tampered_joblib_is_never_unpickled(artifact_copy: Path, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    (artifact_copy / JOBLIB_FILE).write_bytes(pickle.dumps(_CreatesFileWhenUnpickled(marker)))
+    (artifact_copy / JOBLIB_FILE).write_bytes(pickle.dumps(CreatesFileWhenUnpickled(marker)))
     manifest = read_manifest(artifact_copy)
     with pytest.raises(ArtifactError, match="sha256 mismatch"):
         load_runner(artifact_copy, manifest, "joblib")

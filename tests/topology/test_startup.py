@@ -18,22 +18,11 @@ import pytest
 
 from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE
 from mlvajra.cli import GUNICORN_ARGS
+from tests.fixtures import CreatesFileWhenUnpickled
 from tests.topology.faults import log_entries, rehash
 from tests.topology.processes import BIN, Gunicorn, free_port, wait_for
 
 pytestmark = pytest.mark.topology
-
-"""Planted in request values: it must never appear in a response or in the logs."""
-
-
-class _RunsCodeWhenUnpickled:
-    """Unpickling this creates the file named in its state."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (str(self.marker), "w"))
 
 
 def _truncate(path: Path) -> None:
@@ -73,7 +62,7 @@ ARTIFACT_FAULTS = [
     ),
     (
         "joblib replaced by code",
-        lambda d, m: (d / JOBLIB_FILE).write_bytes(pickle.dumps(_RunsCodeWhenUnpickled(m))),
+        lambda d, m: (d / JOBLIB_FILE).write_bytes(pickle.dumps(CreatesFileWhenUnpickled(m))),
         {"MLVAJRA_MODEL_FORMAT": "joblib"},
         "sha256 mismatch for .*model\\.joblib",
     ),
