@@ -80,7 +80,9 @@ def up(
         gate(runner, blue, release, manifest, ready_timeout)
         runner.start_edge(blue)
         confirm_through_edge(runner, release)
-    except StackError:
+    except BaseException:
+        # Any failure, not only a StackError: no state is saved yet, so `stack down` could not
+        # find the color or nginx this command started.
         runner.stop_color(blue)
         runner.stop_edge()
         raise

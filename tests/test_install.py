@@ -1,0 +1,302 @@
+"""A new user's install: the wheel of this checkout in a fresh virtualenv, run from their folder.
+
+The module builds the wheel once, from a copy of the checkout's files (what a clone holds: no
+`build/`, no `*.egg-info`, no virtualenv), installs it with `pip install <wheel>` into a virtualenv
+of its own (no `--system-site-packages`, no editable install, nothing of the dev virtualenv on its
+path), and then runs that virtualenv's `mlvajra` script from a folder holding an `app/` package of
+its own that records any import of it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures import REFERENCE_ROWS
+from tests.topology.processes import NGINX, free_port, wait_for
+
+pytestmark = pytest.mark.topology
+
+ROOT = Path(__file__).resolve().parents[1]
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+DEV_BIN = Path(sys.executable).parent
+TEMPLATES = ("nginx.conf.template", "mlvajra.conf.template")
+
+# A user's own `app` package: importing it (or its `main`) leaves a marker and fails loudly.
+USER_MODULE = """\
+import pathlib
+pathlib.Path({marker!r}).write_text(__name__)
+raise SystemExit("the user's own {name} was imported")
+"""
+
+
+@dataclass(frozen=True)
+class FreshInstall:
+    """The built wheel and the virtualenv it was installed into."""
+
+    wheel: Path
+    venv: Path
+    env: dict[str, str]
+    """A user's shell: the fresh virtualenv first on PATH, no PYTHON*, MLVAJRA_* or VIRTUAL_ENV."""
+
+    @property
+    def bin(self) -> Path:
+        """The virtualenv's scripts."""
+        return self.venv / "bin"
+
+    def run(
+        self, *command: str, cwd: Path, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """`command`, its executable from the fresh virtualenv, as the user types it in `cwd`."""
+        return subprocess.run(
+            [str(self.bin / command[0]), *command[1:]],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def _checkout_files() -> list[str]:
+    """What a clone of this checkout holds, plus new files not ignored: tracked or not, as now."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    return [name for name in listed.stdout.decode().split("\0") if (ROOT / name).is_file()]
+
+
+def _copy_checkout(target: Path) -> Path:
+    """Copy the checkout's files: a build there cannot pick up stale `build/` or egg-info here."""
+    for name in _checkout_files():
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, target / name)
+    return target
+
+
+def _constraints(path: Path) -> Path:
+    """The dev virtualenv's versions: the fresh one gets what the suite runs on, cached by pip."""
+    pins = sorted(
+        f"{dist.metadata['Name']}=={dist.version}"
+        for dist in importlib.metadata.distributions()
+        if dist.metadata["Name"].lower() != "mlvajra"
+    )
+    path.write_text("\n".join(pins) + "\n")
+    return path
+
+
+def _user_env(venv: Path) -> dict[str, str]:
+    """This environment without the dev virtualenv: its bin off PATH, nothing steering Python."""
+    path = [str(venv / "bin")]
+    path += [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry]
+    path = [entry for entry in path if Path(entry) != DEV_BIN]
+    if str(Path(NGINX).parent) not in path:
+        path.append(str(Path(NGINX).parent))  # nginx is found on PATH, as the user's is
+    dropped = ("PYTHON", "MLVAJRA_", "VIRTUAL_ENV", "PROMETHEUS_MULTIPROC_DIR")
+    env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
+    return {**env, "PATH": os.pathsep.join(path)}
+
+
+def _tail(result: subprocess.CompletedProcess[str]) -> str:
+    return (result.stdout + result.stderr)[-3000:]
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> FreshInstall:
+    """Build the wheel (while the virtualenv is created), then `pip install` it there."""
+    root = tmp_path_factory.mktemp("install")
+    venv = root / "venv"
+    creating = subprocess.Popen(
+        [sys.executable, "-m", "venv", str(venv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        source = _copy_checkout(root / "checkout")
+        pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps"]
+        built = subprocess.run(
+            [*pip_wheel, "--wheel-dir", str(root / "dist"), str(source)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert built.returncode == 0, _tail(built)
+        out, _ = creating.communicate(timeout=120)
+        assert creating.returncode == 0, out
+    finally:
+        if creating.poll() is None:
+            creating.kill()
+            creating.wait(10)
+    (wheel,) = (root / "dist").glob("mlvajra-*.whl")
+    env = _user_env(venv)
+    constraints = str(_constraints(root / "constraints.txt"))
+    installed = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", str(wheel), "-c", constraints],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert installed.returncode == 0, _tail(installed)
+    return FreshInstall(wheel=wheel, venv=venv, env=env)
+
+
+@pytest.fixture(scope="module")
+def user_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with an `app/` package of the user's own that must never be imported."""
+    folder = tmp_path_factory.mktemp("user")
+    (folder / "app").mkdir()
+    marker = folder / "imported-user-app"
+    for module, name in (("__init__.py", "app"), ("main.py", "app.main")):
+        (folder / "app" / module).write_text(USER_MODULE.format(marker=str(marker), name=name))
+    return folder
+
+
+@pytest.fixture
+def marker(user_dir: Path) -> Iterator[Path]:
+    """The file the user's `app` writes when imported: absent before and after each test."""
+    path = user_dir / "imported-user-app"
+    assert not path.exists()
+    yield path
+    assert not path.exists(), f"the user's {path.read_text()} was imported"
+
+
+def test_wheel_holds_mlvajra_with_its_templates_and_no_app(fresh: FreshInstall) -> None:
+    with zipfile.ZipFile(fresh.wheel) as wheel:
+        names = wheel.namelist()
+        top_level = wheel.read(f"mlvajra-{VERSION}.dist-info/top_level.txt").decode().split()
+    for template in TEMPLATES:
+        assert f"mlvajra/stack/templates/{template}" in names
+    assert "mlvajra/serving/gunicorn_conf.py" in names
+    assert [name for name in names if name.startswith("app/")] == []
+    assert {name.split("/")[0] for name in names} == {"mlvajra", f"mlvajra-{VERSION}.dist-info"}
+    assert top_level == ["mlvajra"]
+
+
+def test_fresh_venv_imports_mlvajra_and_no_app(fresh: FreshInstall, tmp_path: Path) -> None:
+    no_app = fresh.run("python", "-c", "import app", cwd=tmp_path)
+    assert no_app.returncode != 0
+    assert "No module named 'app'" in no_app.stderr
+
+    script = (
+        "import mlvajra, mlvajra.stack.nginx as n;"
+        " print(mlvajra.__version__); print(mlvajra.__file__);"
+        " print(all((n.TEMPLATES / t).is_file() for t in (n.MAIN_TEMPLATE, n.SITE_TEMPLATE)))"
+    )
+    imported = fresh.run("python", "-c", script, cwd=tmp_path)
+    assert imported.returncode == 0, _tail(imported)
+    version, location, templates = imported.stdout.split()
+    assert version == VERSION
+    # A real install: the package sits in the fresh virtualenv, not in this checkout.
+    assert Path(location).is_relative_to(fresh.venv / "lib")
+    assert templates == "True"
+
+
+def test_version(fresh: FreshInstall, user_dir: Path, marker: Path) -> None:
+    result = fresh.run("mlvajra", "--version", cwd=user_dir)
+    assert result.returncode == 0, _tail(result)
+    assert result.stdout == f"mlvajra {VERSION}\n"
+
+
+def test_serve_from_a_folder_with_its_own_app(
+    fresh: FreshInstall, user_dir: Path, marker: Path, artifact_dir: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = ["serve", "--model-dir", str(artifact_dir), "--port", str(port), "--workers", "1"]
+    log_path = tmp_path / "serve.log"
+    env = {**fresh.env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(fresh.bin / "mlvajra"), *command],
+            cwd=user_dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        try:
+            wait_for(f"{url}/ready", timeout=60, process=process)
+        except (RuntimeError, TimeoutError) as error:
+            raise AssertionError(f"{error}\n{log_path.read_text()[-3000:]}") from None
+        record, label = REFERENCE_ROWS[0]
+        response = httpx.post(f"{url}/predict", json={"instances": [record]}, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"][0]["label"] == label
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            raise
+    assert code == 0, log_path.read_text()[-3000:]
+
+
+def test_stack_up_and_down_from_a_folder_with_its_own_app(
+    fresh: FreshInstall, user_dir: Path, marker: Path, artifact_dir: Path
+) -> None:
+    # Short: the colors' unix sockets live in <state>/run (Linux allows 107 bytes).
+    state_dir = Path(tempfile.mkdtemp(prefix="st-", dir="/tmp"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    stack = ["mlvajra", "stack"]
+    try:
+        up = fresh.run(
+            *stack, "up", "--model-dir", str(artifact_dir), "--port", str(port),
+            "--state-dir", str(state_dir), "--workers", "1",
+            cwd=user_dir, timeout=120,
+        )  # fmt: skip
+        logs = "".join(path.read_text()[-2000:] for path in state_dir.glob("*.log"))
+        assert up.returncode == 0, _tail(up) + logs
+        assert url in up.stdout
+        record, label = REFERENCE_ROWS[0]
+        response = httpx.post(f"{url}/predict", json={"instances": [record]}, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["predictions"][0]["label"] == label
+    finally:
+        down = fresh.run(*stack, "down", "--state-dir", str(state_dir), cwd=user_dir, timeout=90)
+        shutil.rmtree(state_dir, ignore_errors=True)
+    assert down.returncode == 0, _tail(down)
+    assert "blue: exited cleanly" in down.stdout
+
+
+def test_compose_stack_without_a_compose_file_fails_in_one_line(
+    fresh: FreshInstall, user_dir: Path, marker: Path, artifact_dir: Path, tmp_path: Path
+) -> None:
+    project, state_dir = tmp_path / "project", tmp_path / "state"
+    project.mkdir()
+    result = fresh.run(
+        "mlvajra", "stack", "up", "--backend", "compose", "--project-dir", str(project),
+        "--model-dir", str(artifact_dir), "--state-dir", str(state_dir),
+        cwd=user_dir,
+    )  # fmt: skip
+    assert result.returncode == 1, _tail(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: no docker-compose.yml in {project}"), line
+    assert not state_dir.exists()
