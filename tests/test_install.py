@@ -52,17 +52,12 @@ class FreshInstall:
     env: dict[str, str]
     """A user's shell: the fresh virtualenv first on PATH, no PYTHON*, MLVAJRA_* or VIRTUAL_ENV."""
 
-    @property
-    def bin(self) -> Path:
-        """The virtualenv's scripts."""
-        return self.venv / "bin"
-
     def run(
         self, *command: str, cwd: Path, timeout: float = 60
     ) -> subprocess.CompletedProcess[str]:
         """`command`, its executable from the fresh virtualenv, as the user types it in `cwd`."""
         return subprocess.run(
-            [str(self.bin / command[0]), *command[1:]],
+            [str(self.venv / "bin" / command[0]), *command[1:]],
             cwd=cwd,
             env=self.env,
             capture_output=True,
@@ -105,9 +100,8 @@ def _constraints(path: Path) -> Path:
 
 def _user_env(venv: Path) -> dict[str, str]:
     """This environment without the dev virtualenv: its bin off PATH, nothing steering Python."""
-    path = [str(venv / "bin")]
-    path += [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry]
-    path = [entry for entry in path if Path(entry) != DEV_BIN]
+    inherited = os.environ.get("PATH", "").split(os.pathsep)
+    path = [str(venv / "bin"), *(entry for entry in inherited if entry and Path(entry) != DEV_BIN)]
     if str(Path(NGINX).parent) not in path:
         path.append(str(Path(NGINX).parent))  # nginx is found on PATH, as the user's is
     dropped = ("PYTHON", "MLVAJRA_", "VIRTUAL_ENV", "PROMETHEUS_MULTIPROC_DIR")
@@ -230,7 +224,7 @@ def test_serve_from_a_folder_with_its_own_app(
     env = {**fresh.env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(fresh.bin / "mlvajra"), *command],
+            [str(fresh.venv / "bin" / "mlvajra"), *command],
             cwd=user_dir,
             env=env,
             stdout=log,
@@ -264,10 +258,9 @@ def test_stack_up_and_down_from_a_folder_with_its_own_app(
     state_dir = Path(tempfile.mkdtemp(prefix="st-", dir="/tmp"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    stack = ["mlvajra", "stack"]
     try:
         up = fresh.run(
-            *stack, "up", "--model-dir", str(artifact_dir), "--port", str(port),
+            "mlvajra", "stack", "up", "--model-dir", str(artifact_dir), "--port", str(port),
             "--state-dir", str(state_dir), "--workers", "1",
             cwd=user_dir, timeout=120,
         )  # fmt: skip
@@ -279,7 +272,9 @@ def test_stack_up_and_down_from_a_folder_with_its_own_app(
         assert response.status_code == 200, response.text
         assert response.json()["predictions"][0]["label"] == label
     finally:
-        down = fresh.run(*stack, "down", "--state-dir", str(state_dir), cwd=user_dir, timeout=90)
+        down = fresh.run(
+            "mlvajra", "stack", "down", "--state-dir", str(state_dir), cwd=user_dir, timeout=90
+        )
         shutil.rmtree(state_dir, ignore_errors=True)
     assert down.returncode == 0, _tail(down)
     assert "blue: exited cleanly" in down.stdout

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from mlvajra.stack import commands, state
 from mlvajra.stack.platform import ColorState, Release
 

@@ -119,11 +119,14 @@ def switch(
         backend.point_edge_at(new)
         pointed = True
         confirm_through_edge(backend, release)
-    except StackError as error:
+    except BaseException as error:
+        # Whatever stopped the switch (a failed gate, an interrupt), traffic goes back to old.
         if pointed:
             backend.point_edge_at(old)
         backend.stop_color(new)
-        raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
+        if isinstance(error, StackError):
+            raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
+        raise
     took = time.monotonic() - switched_at
     say(f"nginx serves {idle} (version {release.version}) {took:.2f} s after the symlink moved")
     state.previous_model_dir = old.model_dir
