@@ -84,3 +84,28 @@ def test_unconfirmed_switch_points_back_and_stops_the_new_color(
     assert saved.active == "blue"
     assert saved.colors["blue"] == old
     assert saved.previous_model_dir is None
+
+
+class InterruptedBackend(UnconfirmedBackend):
+    """The operator presses Ctrl-C while the switch polls nginx."""
+
+    def edge_request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_switch_also_points_back_and_stops_the_new_color(
+    artifact_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = json.loads((artifact_copy / MANIFEST_NAME).read_text())
+    sha256 = manifest["files"]["model.onnx"]
+    old_release = Release(model_dir="/models/old", model_format="onnx", version="1", sha256=sha256)
+    old = ColorState.of("blue", old_release, port=2)
+    state.StackState(backend="local", options=EdgeOptions(), colors={"blue": old}).save(tmp_path)
+    backend = InterruptedBackend(old)
+    monkeypatch.setattr(state.StackState, "backend_for", lambda self, state_dir: backend)
+
+    with pytest.raises(KeyboardInterrupt):
+        switch.switch(tmp_path, artifact_copy, ready_timeout=5)
+
+    assert backend.calls == ["start green", "point green", "point blue", "stop green"]
+    assert state.StackState.load(tmp_path).active == "blue"
