@@ -186,4 +186,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as spark-submit's application file, this module is `__main__`, which the executors do
+    # not have: the functions they call must come from the importable module (--py-files).
+    from mlvajra.batch import spark
+
+    spark.main()
