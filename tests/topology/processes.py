@@ -133,7 +133,10 @@ class Nginx:
 
     def __init__(self, prefix: Path, active_socket: Path, **options: Any) -> None:
         self.prefix = prefix
-        self.options = EdgeOptions(port=options.pop("port", None) or free_port(), **options)
+        port = options.pop("port", None) or free_port()
+        # The stack's own listener too: never its fixed default, other nginx may hold that.
+        control_port = options.pop("control_port", None) or free_port()
+        self.options = EdgeOptions(port=port, control_port=control_port, **options)
         self.url = f"http://127.0.0.1:{self.options.port}"
         self.conf = render_local(prefix, self.options, active_socket)
         self.process: subprocess.Popen[bytes] | None = None
@@ -249,6 +252,13 @@ class Load:
             versions=raw["versions"],
             seconds=raw["seconds"],
         )
+
+    def stop(self) -> LoadResult:
+        """Interrupt wrk now (it prints its summary on SIGINT) and parse what it saw."""
+        if self.running():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGINT)
+        return self.result()
 
     def run(self) -> LoadResult:
         """Start and wait."""

@@ -142,6 +142,7 @@ def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> Non
     values = dict(nginx["environment"])
     main = render_local(tmp_path, EdgeOptions(port=free_port()), tmp_path / "active.sock")
     values["MLVAJRA_LISTEN"] = f"127.0.0.1:{free_port()}"
+    values["MLVAJRA_CONTROL_LISTEN"] = f"127.0.0.1:{free_port()}"
     values["MLVAJRA_ACCESS_LOG"] = str(tmp_path / "compose-access.log")
     site = render((TEMPLATES / SITE_TEMPLATE).read_text(), values)
     (tmp_path / "mlvajra.conf").write_text(site)
@@ -248,11 +249,16 @@ def test_compose_backend_commands_match_the_compose_file(
     backend = ComposeBackend(EdgeOptions(port=8080), models_root, ROOT)
     # The format the switch's gate will check, not the manifest's: the color must serve it too.
     release = Release(
-        model_dir=str(artifact_v2_dir), model_format="joblib", version="2", sha256="s"
+        name="penguins",
+        model_dir=str(artifact_v2_dir),
+        model_format="joblib",
+        version="2",
+        sha256="s",
     )
 
     green = backend.start_color("green", release)
     backend.point_edge_at(green)
+    backend.control_request("/version")
 
     lines = recorded.read_text().splitlines()
     assert lines[0].endswith("up --detach --no-deps --force-recreate green")
@@ -262,6 +268,9 @@ def test_compose_backend_commands_match_the_compose_file(
     exec_line = next(line for line in lines if " exec " in line)
     assert "exec -T green python -c" in exec_line
     assert exec_line.endswith("/run/mlvajra/active.sock green.sock")
+    control = next(index for index, line in enumerate(lines) if "exec -T nginx curl" in line)
+    # curl's -w "\n%{http_code}" puts the rest of the command on the next line.
+    assert lines[control + 1] == "%{http_code} http://127.0.0.1:8081/version", "stack-only"
     result = subprocess.run(
         [str(BIN / "docker-compose"), "-f", str(ROOT / "docker-compose.yml"), "config",
          "--format", "json"],
@@ -273,6 +282,7 @@ def test_compose_backend_commands_match_the_compose_file(
     assert services["blue"]["environment"]["MLVAJRA_MODEL_FORMAT"] == "", "the manifest's"
     assert services["green"]["volumes"][0]["source"] == str(models_root.resolve())
     assert services["nginx"]["environment"]["MLVAJRA_ACTIVE_SOCKET"] == "/run/mlvajra/active.sock"
+    assert services["nginx"]["environment"]["MLVAJRA_RATE_LIMIT"] == "", "no --rate: no limit"
     with pytest.raises(StackError, match="is not under"):
         backend.start_color("blue", release.model_copy(update={"model_dir": str(tmp_path)}))
     with pytest.raises(StackError, match=r"no docker-compose\.yml in"):

@@ -44,7 +44,7 @@ def test_killed_worker_loses_only_its_in_flight_requests(
 ) -> None:
     with (
         Gunicorn(artifact_dir, tmp_path, workers=2, unix_socket=True) as color,
-        Nginx(tmp_path / "nginx", color.unix_socket, rate="1000000r/s", burst=100000) as nginx,
+        Nginx(tmp_path / "nginx", color.unix_socket) as nginx,
     ):
         assert color.process is not None
         master = psutil.Process(color.process.pid)

@@ -10,13 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from mlvajra.errors import StackError
-from mlvajra.stack.nginx import EdgeOptions
-from mlvajra.stack.platform import Backend
+from mlvajra.stack.history import ReleaseRecord, describe, history_table, live_releases
+from mlvajra.stack.nginx import CONTROL_PORT, EdgeOptions, check_rate
+from mlvajra.stack.platform import Backend, free_port
 from mlvajra.stack.state import STATE_FILE, StackState
 from mlvajra.stack.switch import confirm_through_edge, gate, release_of, switch
 
 stack_cli = typer.Typer(
-    help="nginx + blue/green colors of the service: up, switch, rollback, status, down.",
+    help="nginx + blue/green colors of the service: up, switch, rollback, history, status, down.",
     no_args_is_help=True,
 )
 
@@ -48,8 +49,13 @@ def up(
     workers: Annotated[
         int | None, typer.Option(help="gunicorn workers per color; default: one per CPU.")
     ] = None,
-    rate: Annotated[str, typer.Option(help="Requests per client address, e.g. 100r/s.")] = "100r/s",
-    burst: Annotated[int, typer.Option(help="Requests a client may send above the rate.")] = 200,
+    rate: Annotated[
+        str | None,
+        typer.Option(help="Opt in to a per-address rate limit, e.g. 1000r/s; default: none."),
+    ] = None,
+    burst: Annotated[
+        int, typer.Option(help="With --rate: requests a client may send above it.")
+    ] = 200,
     proxy_timeout: Annotated[str, typer.Option(help="nginx read timeout to a color.")] = "10s",
     docs: Annotated[bool, typer.Option(help="Serve /docs and /openapi.json through nginx.")] = True,
     models_root: Annotated[
@@ -63,10 +69,19 @@ def up(
     """Start nginx and the blue color serving MODEL_DIR; print where it answers."""
     # Absolute: nginx would resolve relative paths in its config against its prefix.
     state_dir = state_dir.resolve()
-    _refuse_running_stack(state_dir)
+    history = _refuse_running_stack(state_dir)
     release, manifest = release_of(model_dir)
-    options = EdgeOptions(port=port, rate=rate, burst=burst, proxy_timeout=proxy_timeout, docs=docs)
+    options = EdgeOptions(
+        port=port,
+        # Local: a free loopback port; compose: inside the nginx container, published nowhere.
+        control_port=free_port() if backend == BackendKind.local else CONTROL_PORT,
+        rate=check_rate(rate),
+        burst=burst,
+        proxy_timeout=proxy_timeout,
+        docs=docs,
+    )
     state = StackState(
+        releases=history,
         backend=backend.value,
         options=options,
         workers=workers,
@@ -87,11 +102,18 @@ def up(
         runner.stop_edge()
         raise
     state.colors = {"blue": blue, "green": None}
+    state.record(ReleaseRecord.now("up", "blue", release, "up"))
     state.save(state_dir)
     typer.echo(
         f"mlvajra stack up: http://127.0.0.1:{port} -> blue "
-        f"({manifest.name} {release.version}, port {blue.port}); state in {state_dir}"
+        f"({describe(release)}, port {blue.port}); state in {state_dir}"
     )
+
+
+AllowSchemaOption = Annotated[
+    bool,
+    typer.Option(help="Switch even if current clients' records or responses would break."),
+]
 
 
 @stack_cli.command(name="switch")
@@ -99,27 +121,65 @@ def switch_command(
     model_dir: Annotated[Path, typer.Option(help="Artifact version folder to switch to.")],
     state_dir: StateDirOption = Path(".mlvajra/stack"),
     ready_timeout: ReadyTimeoutOption = 60.0,
+    allow_schema_change: AllowSchemaOption = False,
 ) -> None:
     """Blue/green: serve MODEL_DIR on the idle color, then move traffic to it; refuse if unsafe."""
-    switch(state_dir.resolve(), model_dir, ready_timeout, typer.echo)
+    switch(
+        state_dir.resolve(),
+        model_dir,
+        ready_timeout,
+        typer.echo,
+        allow_schema_change=allow_schema_change,
+    )
 
 
 @stack_cli.command()
 def rollback(
     state_dir: StateDirOption = Path(".mlvajra/stack"),
     ready_timeout: ReadyTimeoutOption = 60.0,
+    allow_schema_change: AllowSchemaOption = False,
 ) -> None:
-    """Switch back to the artifact served before the last switch, with the same gates."""
-    previous = StackState.load(state_dir.resolve()).previous_model_dir
-    if previous is None:
-        raise StackError("nothing to roll back to: no switch happened yet")
-    switch(state_dir.resolve(), Path(previous), ready_timeout, typer.echo)
+    """Switch back to the release before the serving one in the history, with the same gates.
+
+    Each rollback steps one release further back; past the first release since `stack up` it
+    refuses.
+    """
+    state_dir = state_dir.resolve()
+    live = live_releases(StackState.load(state_dir).releases)
+    if not live:
+        raise StackError("nothing to roll back to: no release history in this stack")
+    if len(live) == 1:
+        first = describe(live[0].release)
+        raise StackError(f"nothing to roll back to: {first} is the first release since stack up")
+    target = live[-2].release
+    switch(
+        state_dir,
+        Path(target.model_dir),
+        ready_timeout,
+        typer.echo,
+        allow_schema_change=allow_schema_change,
+        rollback_to=target,
+    )
+
+
+@stack_cli.command()
+def history(
+    state_dir: StateDirOption = Path(".mlvajra/stack"),
+    as_json: Annotated[bool, typer.Option("--json", help="JSON, full sha256.")] = False,
+) -> None:
+    """Every up, switch and rollback of this stack, oldest first; * marks what serves now."""
+    releases = StackState.load(state_dir.resolve()).releases
+    if as_json:
+        typer.echo(json.dumps([record.model_dump() for record in releases], indent=2))
+    else:
+        typer.echo(history_table(releases))
 
 
 @stack_cli.command()
 def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
     """Active color, what each color serves, and what nginx answers (JSON)."""
     state, backend = _load(state_dir)
+    live = live_releases(state.releases)
     colors: dict[str, Any] = {}
     for name, color in state.colors.items():
         running = color is not None and backend.color_running(color)
@@ -130,7 +190,7 @@ def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
         "url": f"http://127.0.0.1:{state.options.port}",
         "backend": state.backend,
         "active": state.active,
-        "previous_model_dir": state.previous_model_dir,
+        "previous_model_dir": live[-2].release.model_dir if len(live) > 1 else None,
         "colors": colors,
         "nginx_serves": {key: edge.get(key) for key in ("version", "sha256", "status")},
     }
@@ -150,12 +210,14 @@ def down(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
     state.save(state_dir)
 
 
-def _refuse_running_stack(state_dir: Path) -> None:
+def _refuse_running_stack(state_dir: Path) -> list[ReleaseRecord]:
+    """Refuse a state dir whose colors still run; else its release history, to keep."""
     if not (state_dir / STATE_FILE).exists():
-        return
+        return []
     state, backend = _load(state_dir)
     if any(color is not None and backend.color_running(color) for color in state.colors.values()):
         raise StackError(f"a stack already runs in {state_dir}: `mlvajra stack down` first")
+    return state.releases
 
 
 def _load(state_dir: Path) -> tuple[StackState, Backend]:

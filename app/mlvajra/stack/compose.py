@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlvajra.config import StackSettings
 from mlvajra.errors import StackError
-from mlvajra.stack.nginx import ACTIVE_SOCKET, EdgeOptions
+from mlvajra.stack.nginx import ACTIVE_SOCKET, CONTROL_PORT, EdgeOptions
 from mlvajra.stack.platform import ColorState, Release, edge_request, executable
 
 COMPOSE_FILE = "docker-compose.yml"
@@ -44,7 +44,8 @@ class ComposeBackend:
             "MLVAJRA_MODELS": str(self.models_root),
             "MLVAJRA_EDGE_PORT": str(self.options.port),
             "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(self.options.body_limit),
-            "MLVAJRA_RATE": self.options.rate,
+            # Empty: docker-compose.yml turns the limit off (MLVAJRA_RATE_LIMIT).
+            "MLVAJRA_RATE": self.options.rate or "",
             "MLVAJRA_BURST": str(self.options.burst),
             "MLVAJRA_DOCS": str(self.options.docs).lower(),
         }
@@ -132,3 +133,11 @@ class ComposeBackend:
     def edge_request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         """Through the port nginx publishes."""
         return edge_request(self.options.port, method, path, body)
+
+    def control_request(self, path: str) -> tuple[int, bytes]:
+        """curl inside the nginx container: its stack-only listener publishes no port."""
+        url = f"http://127.0.0.1:{CONTROL_PORT}{path}"
+        command = ["curl", "-sS", "--max-time", "5", "-w", "\n%{http_code}", url]
+        result = self._compose("exec", "-T", "nginx", *command, check=False)
+        body, _, status = result.stdout.rpartition("\n")
+        return (int(status), body.encode()) if status.isdigit() else (0, result.stderr.encode())

@@ -186,3 +186,7 @@ class LocalBackend:
     def edge_request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         """Through nginx on 127.0.0.1."""
         return edge_request(self.options.port, method, path, body)
+
+    def control_request(self, path: str) -> tuple[int, bytes]:
+        """nginx's stack-only listener on 127.0.0.1."""
+        return edge_request(self.options.control_port, "GET", path, None)

@@ -23,6 +23,12 @@ UPSTREAM_KEEPALIVE = 32
 """Idle keep-alive connections each nginx worker keeps to the active color."""
 MAX_SOCKET_PATH = 107
 """Longest unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL)."""
+CONTROL_PORT = 8081
+"""The stack's own nginx listener on 127.0.0.1 (inside the container under compose)."""
+RATE_PATTERN = re.compile(r"[1-9][0-9]{0,8}r/[sm]")
+"""What nginx's `limit_req_zone rate=` accepts: whole requests per second or per minute."""
+RATE_WHEN_OFF = "1r/s"
+"""The zone's rate while the limit is off: nginx needs a valid one though it counts nothing."""
 
 _PLACEHOLDER = re.compile(r"\$\{(MLVAJRA_[A-Z_]+)\}")
 
@@ -34,10 +40,15 @@ class EdgeOptions(BaseModel):
 
     port: int = 8080
     """Where nginx listens (127.0.0.1 for the local stack)."""
-    rate: str = "100r/s"
-    """Sustained requests per client address (nginx `limit_req_zone` rate)."""
+    control_port: int = CONTROL_PORT
+    """The stack's own listener on 127.0.0.1: its confirmation, never rate limited."""
+    rate: str | None = None
+    """Sustained requests per client address (nginx `limit_req_zone` rate); None: no limit.
+
+    Off by default: the service's callers are application backends, often one address for all
+    their traffic (a per-address 100 r/s turned 99.8 % of one backend's requests into 429)."""
     burst: int = 200
-    """Requests above the rate a client may send at once before getting 429."""
+    """Requests above the rate a client may send at once before getting 429 (with a rate)."""
     proxy_timeout: str = "10s"
     """nginx read/send timeout to the color; below gunicorn's graceful_timeout (20 s)."""
     docs: bool = True
@@ -46,6 +57,22 @@ class EdgeOptions(BaseModel):
     """client_max_body_size in bytes: the service's own limit, from the same settings."""
     nginx_workers: int = 1
     """nginx worker processes."""
+
+
+def check_rate(rate: str | None) -> str | None:
+    """`rate` if nginx accepts it (`1000r/s`, `600r/m`) or None, else a one-line error."""
+    if rate is not None and not RATE_PATTERN.fullmatch(rate):
+        raise StackError(f"--rate {rate!r}: give requests per second or minute, e.g. 1000r/s")
+    return rate
+
+
+def rate_values(options: EdgeOptions) -> dict[str, str]:
+    """The template's rate limit placeholders: on with a rate, off (nothing counted) without."""
+    return {
+        "MLVAJRA_RATE_LIMIT": "on" if options.rate else "off",
+        "MLVAJRA_RATE": options.rate or RATE_WHEN_OFF,
+        "MLVAJRA_BURST": str(options.burst),
+    }
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -101,10 +128,10 @@ def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Pat
         "MLVAJRA_ACTIVE_SOCKET": str(active_socket),
         "MLVAJRA_UPSTREAM_KEEPALIVE": str(UPSTREAM_KEEPALIVE),
         "MLVAJRA_LISTEN": f"127.0.0.1:{options.port}",
+        "MLVAJRA_CONTROL_LISTEN": f"127.0.0.1:{options.control_port}",
         "MLVAJRA_ACCESS_LOG": str(prefix / "access.log"),
         "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(options.body_limit),
-        "MLVAJRA_RATE": options.rate,
-        "MLVAJRA_BURST": str(options.burst),
+        **rate_values(options),
         "MLVAJRA_PROXY_TIMEOUT": options.proxy_timeout,
         "MLVAJRA_DOCS": str(options.docs).lower(),
     }

@@ -28,6 +28,7 @@ class Release(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    name: str
     model_dir: str
     model_format: Format
     version: str
@@ -38,6 +39,7 @@ class ColorState(BaseModel):
     """One running color: which release it serves and where."""
 
     color: str
+    name: str = ""
     model_dir: str
     model_format: Format
     version: str
@@ -50,6 +52,10 @@ class ColorState(BaseModel):
     def of(cls, color: str, release: Release, port: int, **where: object) -> ColorState:
         """`color` serving `release` on `port` (and `pid`, `log` where known)."""
         return cls.model_validate({"color": color, **release.model_dump(), "port": port, **where})
+
+    def release(self) -> Release:
+        """The release this color serves."""
+        return Release.model_validate(self.model_dump(include=set(Release.model_fields)))
 
 
 class Backend(Protocol):
@@ -80,6 +86,9 @@ class Backend(Protocol):
 
     def edge_request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         """One request through nginx on a fresh connection; status 0 if nothing answered."""
+
+    def control_request(self, path: str) -> tuple[int, bytes]:
+        """GET `path` on nginx's stack-only listener (no client limits); status 0 if none."""
 
 
 def edge_request(port: int, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlvajra.errors import StackError
 from mlvajra.stack.compose import ComposeBackend
+from mlvajra.stack.history import HISTORY_LIMIT, ReleaseRecord
 from mlvajra.stack.local import LocalBackend
 from mlvajra.stack.nginx import EdgeOptions, write_atomically
 from mlvajra.stack.platform import Backend, ColorState
@@ -26,7 +27,12 @@ class StackState(BaseModel):
     project_dir: str = "."
     active: str = "blue"
     colors: dict[str, ColorState | None] = {}
-    previous_model_dir: str | None = None
+    releases: list[ReleaseRecord] = []
+    """Every up, switch and rollback, oldest first (see `mlvajra.stack.history`)."""
+
+    def record(self, record: ReleaseRecord) -> None:
+        """Add `record` to the history, dropping the oldest past HISTORY_LIMIT (save after)."""
+        self.releases = [*self.releases, record][-HISTORY_LIMIT:]
 
     def save(self, state_dir: Path) -> None:
         """Write state.json atomically."""

@@ -7,10 +7,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlvajra.artifact import Manifest, read_manifest
+from mlvajra.artifact import Format, Manifest, read_manifest
 from mlvajra.config import load_settings
 from mlvajra.errors import ArtifactError, StackError
 from mlvajra.inputs import neutral_record
+from mlvajra.stack.compatibility import schema_breaks
+from mlvajra.stack.history import Action, Outcome, ReleaseRecord, describe
 from mlvajra.stack.platform import Backend, ColorState, Release
 from mlvajra.stack.state import StackState
 
@@ -19,16 +21,19 @@ CONFIRM_SECONDS = 5.0
 """How long the new version gets to answer /version through nginx after the symlink moved."""
 
 
-def release_of(model_dir: Path) -> tuple[Release, Manifest]:
-    """The release in `model_dir`; the format is MLVAJRA_MODEL_FORMAT's or the manifest's."""
+def release_of(model_dir: Path, model_format: Format | None = None) -> tuple[Release, Manifest]:
+    """The release in `model_dir`: `model_format`, else MLVAJRA_MODEL_FORMAT's or the manifest's."""
     model_dir = model_dir.resolve()
     try:
         manifest = read_manifest(model_dir)
-        model_format = load_settings(model_dir=model_dir).model_format or manifest.format
+        model_format = (
+            model_format or load_settings(model_dir=model_dir).model_format or manifest.format
+        )
         sha256 = manifest.sha256(model_format)
     except (ArtifactError, KeyError) as error:
         raise StackError(f"cannot switch to {model_dir}: {error}") from None
     release = Release(
+        name=manifest.name,
         model_dir=str(model_dir),
         model_format=model_format,
         version=manifest.version,
@@ -81,31 +86,103 @@ def gate(
 
 
 def confirm_through_edge(backend: Backend, release: Release) -> None:
-    """Poll /version through nginx (a new upstream connection each time) for the new release."""
+    """Poll /version through nginx (a new upstream connection each time) for the new release.
+
+    On nginx's stack-only listener: a client rate limit or a client flood on the public one
+    must not make the stack refuse a good release.
+    """
     deadline = time.monotonic() + CONFIRM_SECONDS
     while time.monotonic() < deadline:
-        status, body = backend.edge_request("GET", "/version")
+        status, body = backend.control_request("/version")
         if status == 200 and _serves(body, release):
             return
         time.sleep(0.05)
     raise StackError(f"nginx does not serve version {release.version} within {CONFIRM_SECONDS:g} s")
 
 
+def check_schema(old: ColorState, manifest: Manifest, allowed: bool) -> None:
+    """Refuse `manifest` if records or responses of what `old` serves would break under it."""
+    if allowed:
+        return
+    try:
+        breaks = schema_breaks(read_manifest(Path(old.model_dir)), manifest)
+    except ArtifactError as error:
+        breaks = [f"cannot read what {old.color} serves to compare: {error}"]
+    if breaks:
+        raise StackError(
+            f"{manifest.name} {manifest.version} would break clients of {describe(old.release())}: "
+            f"{'; '.join(breaks)}; pass --allow-schema-change to switch anyway"
+        )
+
+
 def switch(
-    state_dir: Path, model_dir: Path, ready_timeout: float, say: Callable[[str], None] = print
+    state_dir: Path,
+    model_dir: Path,
+    ready_timeout: float,
+    say: Callable[[str], None] = print,
+    *,
+    allow_schema_change: bool = False,
+    rollback_to: Release | None = None,
 ) -> str:
     """Start the idle color on `model_dir`, gate it, point nginx at it, drain the old one.
 
     nginx is not reloaded: the symlink it connects through moves, new connections reach the new
-    color, and the old one drains (answering `Connection: close`) before it stops.
+    color, and the old one drains (answering `Connection: close`) before it stops. Every attempt
+    goes into the release history, refused ones too; `rollback_to` is the recorded release a
+    rollback returns to (the folder must still hold the same bytes).
     """
     state = StackState.load(state_dir)
     backend = state.backend_for(state_dir)
-    release, manifest = release_of(model_dir)
+    release, manifest = release_of(model_dir, rollback_to.model_format if rollback_to else None)
     old = state.colors.get(state.active)
     if old is None:
         raise StackError("no active color: run `mlvajra stack up` first")
     idle = next(color for color in COLORS if color != state.active)
+    action: Action = "rollback" if rollback_to else "switch"
+    say(f"from {old.color}: {describe(old.release())}")
+    say(f"to {idle}: {describe(release)}")
+    try:
+        if rollback_to is not None and release.sha256 != rollback_to.sha256:
+            raise StackError(
+                f"{model_dir} no longer holds {describe(rollback_to)}: its sha256 is now "
+                f"{release.sha256}"
+            )
+        check_schema(old, manifest, allow_schema_change)
+        new = _move_traffic(state, backend, old, idle, release, manifest, ready_timeout, say)
+    except BaseException as error:
+        refused = isinstance(error, StackError)
+        outcome: Outcome = "refused" if refused else "interrupted"
+        state.record(ReleaseRecord.now(action, idle, release, outcome, str(error)))
+        state.save(state_dir)
+        if refused:
+            raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
+        raise
+    moved: Outcome = "rolled back" if rollback_to else "switched"
+    state.record(ReleaseRecord.now(action, idle, release, moved))
+    state.active = idle
+    state.colors[idle] = new
+    state.save(state_dir)
+    drained_at = time.monotonic()
+    ended = backend.stop_color(old)
+    state.colors[old.color] = None
+    state.save(state_dir)
+    say(f"{old.color} drained and stopped in {time.monotonic() - drained_at:.1f} s: {ended}")
+    if ended != "exited cleanly":
+        raise StackError(f"switched to {idle}, but {old.color} {ended}")
+    return idle
+
+
+def _move_traffic(
+    state: StackState,
+    backend: Backend,
+    old: ColorState,
+    idle: str,
+    release: Release,
+    manifest: Manifest,
+    ready_timeout: float,
+    say: Callable[[str], None],
+) -> ColorState:
+    """Start `idle` on `release`, gate it, point nginx at it and confirm; undo all on failure."""
     leftover = state.colors.get(idle)
     if leftover is not None and backend.color_running(leftover):
         say(f"stopping a leftover {idle}: {backend.stop_color(leftover)}")
@@ -119,25 +196,12 @@ def switch(
         backend.point_edge_at(new)
         pointed = True
         confirm_through_edge(backend, release)
-    except BaseException as error:
+    except BaseException:
         # Whatever stopped the switch (a failed gate, an interrupt), traffic goes back to old.
         if pointed:
             backend.point_edge_at(old)
         backend.stop_color(new)
-        if isinstance(error, StackError):
-            raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
         raise
     took = time.monotonic() - switched_at
     say(f"nginx serves {idle} (version {release.version}) {took:.2f} s after the symlink moved")
-    state.previous_model_dir = old.model_dir
-    state.active = idle
-    state.colors[idle] = new
-    state.save(state_dir)
-    drained_at = time.monotonic()
-    outcome = backend.stop_color(old)
-    state.colors[old.color] = None
-    state.save(state_dir)
-    say(f"{old.color} drained and stopped in {time.monotonic() - drained_at:.1f} s: {outcome}")
-    if outcome != "exited cleanly":
-        raise StackError(f"switched to {idle}, but {old.color} {outcome}")
-    return idle
+    return new
