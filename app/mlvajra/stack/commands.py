@@ -106,7 +106,7 @@ def up(
     state.save(state_dir)
     typer.echo(
         f"mlvajra stack up: http://127.0.0.1:{port} -> blue "
-        f"({describe(release)}, port {blue.port}); state in {state_dir}"
+        f"({manifest.name} {release.version}, port {blue.port}); state in {state_dir}"
     )
 
 
