@@ -68,7 +68,9 @@ def test_unconfirmed_switch_points_back_and_stops_the_new_color(
     manifest["version"] = "2"
     (artifact_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
     saved_state = state.StackState(
-        backend="local", options=EdgeOptions(), colors={"blue": old, "green": None}
+        backend="local",
+        options=EdgeOptions(body_limit=1 << 20),
+        colors={"blue": old, "green": None},
     )
     saved_state.save(tmp_path)
     backend = UnconfirmedBackend(old)
@@ -100,7 +102,9 @@ def test_an_interrupted_switch_also_points_back_and_stops_the_new_color(
     sha256 = manifest["files"]["model.onnx"]
     old_release = Release(model_dir="/models/old", model_format="onnx", version="1", sha256=sha256)
     old = ColorState.of("blue", old_release, port=2)
-    state.StackState(backend="local", options=EdgeOptions(), colors={"blue": old}).save(tmp_path)
+    state.StackState(
+        backend="local", options=EdgeOptions(body_limit=1 << 20), colors={"blue": old}
+    ).save(tmp_path)
     backend = InterruptedBackend(old)
     monkeypatch.setattr(state.StackState, "backend_for", lambda self, state_dir: backend)
 

@@ -125,6 +125,10 @@ class Gunicorn:
         self.stop()
 
 
+TEST_BODY_LIMIT = 8 << 20
+"""nginx's body limit where a test does not set it (none at the default MLVAJRA_MODEL_DIR)."""
+
+
 class Nginx:
     """nginx rendered from the repository's templates into `prefix`, in the foreground.
 
@@ -133,6 +137,8 @@ class Nginx:
 
     def __init__(self, prefix: Path, active_socket: Path, **options: Any) -> None:
         self.prefix = prefix
+        # The service's limit depends on the artifact's inputs; tests of the limit pass it.
+        options.setdefault("body_limit", TEST_BODY_LIMIT)
         self.options = EdgeOptions(port=options.pop("port", None) or free_port(), **options)
         self.url = f"http://127.0.0.1:{self.options.port}"
         self.conf = render_local(prefix, self.options, active_socket)

@@ -38,7 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     model_format = settings.model_format or manifest.format
     if file_for(model_format) not in manifest.files:
         raise ArtifactError(f"{settings.model_dir} has no {model_format} model in its manifest")
-    state = ServiceState(settings=settings, manifest=manifest, model_format=model_format)
+    state = ServiceState(
+        settings=settings,
+        manifest=manifest,
+        model_format=model_format,
+        body_limit=settings.body_limit_for(manifest.inputs),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

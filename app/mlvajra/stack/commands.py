@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mlvajra.config import load_settings
 from mlvajra.errors import StackError
 from mlvajra.stack.nginx import EdgeOptions
 from mlvajra.stack.platform import Backend
@@ -65,7 +66,14 @@ def up(
     state_dir = state_dir.resolve()
     _refuse_running_stack(state_dir)
     release, manifest = release_of(model_dir)
-    options = EdgeOptions(port=port, rate=rate, burst=burst, proxy_timeout=proxy_timeout, docs=docs)
+    options = EdgeOptions(
+        port=port,
+        rate=rate,
+        burst=burst,
+        proxy_timeout=proxy_timeout,
+        docs=docs,
+        body_limit=load_settings().body_limit_for(manifest.inputs),
+    )
     state = StackState(
         backend=backend.value,
         options=options,
