@@ -13,6 +13,9 @@ from mlvajra.errors import ArtifactError
 MANIFEST_NAME = "manifest.json"
 ONNX_FILE = "model.onnx"
 JOBLIB_FILE = "model.joblib"
+REFERENCE_FILE = "reference.npz"
+"""The parity rows' inputs and scikit-learn's outputs for them, saved without pickle: `mlvajra
+verify` compares the ONNX graph with them and never has to unpickle the pipeline."""
 
 Format = Literal["onnx", "joblib"]
 Task = Literal["classification", "regression"]
