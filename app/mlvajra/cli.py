@@ -256,13 +256,16 @@ def predict(
             "scoring with joblib unpickles model.joblib, which runs code from the artifact: "
             "pass --trust-pickle if you trust where it came from"
         )
-    runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
     source = open_location(input_location)
     output = open_location(output_location)
     default_rejects = output.path.with_name(f"{output.stem()}.rejects.csv")
     reject_target = open_location(rejects or default_rejects)
     if output.path.resolve() == source.path.resolve():
         raise DataError("OUTPUT must differ from INPUT")
+    # Written last, the rejects would have replaced the input or the predictions (exit 0).
+    if reject_target.path.resolve() in {source.path.resolve(), output.path.resolve()}:
+        raise DataError("--rejects must differ from INPUT and OUTPUT")
+    runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
     predictor = Predictor(manifest, runner)
     show = sys.stderr.isatty() and not json_summary
     with progress(show, source.row_count() if show else None) as advance:
