@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -142,21 +143,24 @@ def per_body(
     return results
 
 
+def _attack(index: int, port: int, body: bytes, stop: Any, sent: Any) -> None:
+    """One hostile client: `body` again and again on one connection, until told to stop."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    while not stop.is_set() and sent[index] < 10_000:
+        _request(connection, body)
+        sent[index] += 1
+    connection.close()
+
+
 def health_under_attack(model_dir: Path, body: bytes, seconds: float) -> dict[str, float]:
     """/health latency while 4 clients send `body` in a loop (bounded in time and count)."""
-    stop = threading.Event()
-    sent = [0] * 4
-
-    def attack(index: int, port: int) -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while not stop.is_set() and sent[index] < 10_000:
-            _request(connection, body)
-            sent[index] += 1
-        connection.close()
-
+    stop = multiprocessing.Event()
+    sent = multiprocessing.Array("i", 4)
     with tempfile.TemporaryDirectory() as workdir, Gunicorn(model_dir, Path(workdir)) as server:
+        # Processes, not threads: the clients' GIL must not delay the /health timings.
         threads = [
-            threading.Thread(target=attack, args=(i, server.port), daemon=True) for i in range(4)
+            multiprocessing.Process(target=_attack, args=(i, server.port, body, stop, sent))
+            for i in range(4)
         ]
         for thread in threads:
             thread.start()
@@ -171,10 +175,12 @@ def health_under_attack(model_dir: Path, body: bytes, seconds: float) -> dict[st
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
+            if thread.is_alive():
+                thread.kill()
     latencies.sort()
     return {
         "health_requests": len(latencies),
-        "attack_requests": sum(sent),
+        "attack_requests": sum(sent[:]),
         "p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1),
         "max_ms": round(latencies[-1] * 1000, 1),

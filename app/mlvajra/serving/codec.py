@@ -211,7 +211,10 @@ class PredictCodec:
         # Every string has an opening quote not preceded by a backslash: a lower bound on the
         # strings in the body. Twice what a valid body holds, so that one just over the cap
         # still gets the precise answer; this also bounds the walk below.
-        if (body.count(b'"') - body.count(b'\\"')) // 2 > 2 * self._max_strings:
+        quotes = body.count(b'"')
+        if quotes // 2 > 2 * self._max_strings and (
+            (quotes - body.count(b'\\"')) // 2 > 2 * self._max_strings
+        ):
             return True
         opening = body.find(b'"')
         while opening != -1:
