@@ -91,6 +91,13 @@ def load_runner(
 ) -> ModelRunner:
     """Read the chosen file once, check its hash, load those bytes. Never unpickles unverified."""
     data = read_verified(model_dir, manifest, file_for(model_format))
+    return build_runner(data, manifest, model_format, threads)
+
+
+def build_runner(
+    data: bytes, manifest: Manifest, model_format: Format, threads: int = 1
+) -> ModelRunner:
+    """A runner from a model file's bytes, already checked against `manifest`."""
     if model_format == "onnx":
         return OnnxRunner(data, manifest.task, threads)
     return JoblibRunner(data, manifest.task, [i.name for i in manifest.inputs])
