@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, read_manifest, verify_files
+from mlvajra.artifact import (
+    JOBLIB_FILE,
+    MANIFEST_NAME,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    read_manifest,
+    verify_files,
+)
 from mlvajra.errors import ArtifactError
 from mlvajra.runners import load_runner
 from tests.fixtures import CreatesFileWhenUnpickled
@@ -19,7 +26,7 @@ def test_manifest_round_trips(artifact_dir: Path) -> None:
     manifest = read_manifest(artifact_dir)
     assert manifest.name == "penguins"
     assert manifest.version == "1"
-    assert set(manifest.files) == {JOBLIB_FILE, ONNX_FILE}
+    assert set(manifest.files) == {JOBLIB_FILE, ONNX_FILE, REFERENCE_FILE}
     verify_files(artifact_dir, manifest)
 
 

@@ -13,6 +13,9 @@ from mlvajra.errors import ArtifactError
 MANIFEST_NAME = "manifest.json"
 ONNX_FILE = "model.onnx"
 JOBLIB_FILE = "model.joblib"
+REFERENCE_FILE = "reference.npz"
+"""The parity rows' inputs and scikit-learn's outputs for them, saved without pickle: `mlvajra
+verify` compares the ONNX graph with them and never has to unpickle the pipeline."""
 
 Format = Literal["onnx", "joblib"]
 Task = Literal["classification", "regression"]
@@ -118,17 +121,31 @@ def read_manifest(model_dir: Path) -> Manifest:
         raise ArtifactError(f"invalid manifest {path}: {where}: {first['msg']}") from None
 
 
+def read_verified(model_dir: Path, manifest: Manifest, name: str) -> bytes:
+    """The bytes of one listed file, read once and checked against the manifest's sha256.
+
+    Load from these bytes, never from the path again: a file swapped after the check would be
+    loaded unverified.
+    """
+    expected = manifest.files.get(name)
+    if expected is None:
+        raise ArtifactError(f"{name} is not listed in the manifest of {model_dir}")
+    path = model_dir / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"missing artifact file {path}") from None
+    except OSError as error:
+        raise ArtifactError(f"cannot read {path}: {error.strerror or error}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ArtifactError(
+            f"sha256 mismatch for {path}: manifest {expected[:12]}..., file {actual[:12]}..."
+        )
+    return data
+
+
 def verify_files(model_dir: Path, manifest: Manifest, names: list[str] | None = None) -> None:
     """Check the sha256 of every listed file (or only `names`) against the manifest."""
     for name in names if names is not None else list(manifest.files):
-        expected = manifest.files.get(name)
-        if expected is None:
-            raise ArtifactError(f"{name} is not listed in the manifest of {model_dir}")
-        path = model_dir / name
-        if not path.is_file():
-            raise ArtifactError(f"missing artifact file {path}")
-        actual = sha256_file(path)
-        if actual != expected:
-            raise ArtifactError(
-                f"sha256 mismatch for {path}: manifest {expected[:12]}..., file {actual[:12]}..."
-            )
+        read_verified(model_dir, manifest, name)

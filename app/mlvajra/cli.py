@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import os
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +13,7 @@ from typer.core import TyperGroup
 
 import mlvajra
 from mlvajra.artifact import read_manifest, verify_files
-from mlvajra.errors import DataError, MlvajraError, VerificationError
+from mlvajra.errors import ConfigError, DataError, MlvajraError, VerificationError
 from mlvajra.stack.commands import stack_cli
 
 GUNICORN_ARGS = ("-c", "python:mlvajra.serving.gunicorn_conf", "mlvajra.serving.main:app")
@@ -144,26 +142,44 @@ def train(
     typer.echo(f"  format: {manifest.format}{reason}")
 
 
+TrustPickleOption = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle",
+        help="Unpickle model.joblib: that runs code from the artifact; only for a trusted source.",
+    ),
+]
+
+
 @cli.command()
 def verify(
     model_dir: Annotated[Path, typer.Argument(help="Artifact version folder.")],
     data: Annotated[
-        str | None, typer.Option(help="Rows to check parity on; default: the training data.")
+        str | None,
+        typer.Option(help="Rows to check parity on (needs --trust-pickle); default: stored rows."),
     ] = None,
+    trust_pickle: TrustPickleOption = False,
 ) -> None:
-    """Re-check every file's sha256 and the sklearn/onnxruntime parity; non-zero exit on failure."""
+    """Re-check every file's sha256 and the ONNX graph's parity; non-zero exit on failure.
+
+    By default the graph is compared with the reference outputs stored at export, and nothing is
+    unpickled; --trust-pickle compares it with the pickled scikit-learn pipeline instead.
+    """
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
     typer.echo(f"hashes ok: {', '.join(sorted(manifest.files))}")
     from mlvajra.training.verification import check_parity
 
-    parity = check_parity(model_dir, manifest, data)
+    parity = check_parity(model_dir, manifest, data, trust_pickle)
     if parity is None:
         typer.echo("no ONNX file: parity not applicable (format joblib)")
         return
     if not parity.passed:
         raise VerificationError(parity.reason or "parity failed")
-    typer.echo(f"parity ok on {parity.rows} rows (tolerance {parity.tolerance:g})")
+    against = "scikit-learn (unpickled)" if trust_pickle else "the stored reference outputs"
+    typer.echo(
+        f"parity ok on {parity.rows} rows (tolerance {parity.tolerance:g}) against {against}"
+    )
 
 
 @cli.command()
@@ -218,11 +234,13 @@ def predict(
     json_summary: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON.")
     ] = False,
+    trust_pickle: TrustPickleOption = False,
 ) -> None:
     """Score a file with the service's artifact and validation; invalid rows go to a rejects CSV."""
     import orjson
     import pyarrow
 
+    from mlvajra.batch.progress import progress
     from mlvajra.batch.scoring import score
     from mlvajra.data import open_location
     from mlvajra.predictor import Predictor
@@ -233,16 +251,24 @@ def predict(
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     manifest = read_manifest(model_dir)
     chosen = model_format.value if model_format else manifest.format
-    runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
+    if chosen == "joblib" and not trust_pickle:
+        raise ConfigError(
+            "scoring with joblib unpickles model.joblib, which runs code from the artifact: "
+            "pass --trust-pickle if you trust where it came from"
+        )
     source = open_location(input_location)
     output = open_location(output_location)
     default_rejects = output.path.with_name(f"{output.stem()}.rejects.csv")
     reject_target = open_location(rejects or default_rejects)
     if output.path.resolve() == source.path.resolve():
         raise DataError("OUTPUT must differ from INPUT")
+    # Written last, the rejects would have replaced the input or the predictions (exit 0).
+    if reject_target.path.resolve() in {source.path.resolve(), output.path.resolve()}:
+        raise DataError("--rejects must differ from INPUT and OUTPUT")
+    runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
     predictor = Predictor(manifest, runner)
     show = sys.stderr.isatty() and not json_summary
-    with _progress(show, source.row_count() if show else None) as advance:
+    with progress(show, source.row_count() if show else None) as advance:
         summary = score(predictor, source, output, reject_target, keep or [], advance)
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
@@ -254,33 +280,6 @@ def predict(
     )
     typer.echo(f"  predictions: {summary.output}")
     typer.echo(f"  rejects:     {summary.rejects}")
-
-
-@contextlib.contextmanager
-def _progress(show: bool, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar with rows/s on a terminal; nothing otherwise."""
-    if not show:
-        yield lambda rows: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        SpinnerColumn,
-        Task,
-        TimeElapsedColumn,
-    )
-    from rich.text import Text
-
-    class RowsPerSecond(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            return Text(f"{task.speed or 0:,.0f} rows/s")
-
-    columns: list[Any] = [SpinnerColumn(), BarColumn(), MofNCompleteColumn(), RowsPerSecond()]
-    with Progress(*columns, TimeElapsedColumn(), transient=False) as bar:
-        task = bar.add_task("scoring", total=total)
-        yield lambda rows: bar.advance(task, rows)
 
 
 def main() -> None:

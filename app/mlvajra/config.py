@@ -8,11 +8,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlvajra.artifact import Format
+from mlvajra.artifact import Format, InputSpec, read_manifest
 from mlvajra.errors import ConfigError
-
-BYTES_PER_INSTANCE = 4096
-"""Body budget per record: far above a real record, far below what would hurt a worker."""
+from mlvajra.inputs import BODY_ENVELOPE_BYTES, record_json_bytes
 
 
 class Settings(BaseSettings):
@@ -33,7 +31,8 @@ class Settings(BaseSettings):
     """Most records accepted in one /predict request; more is a 413."""
 
     max_body_bytes: int | None = Field(default=None, ge=1024)
-    """Largest /predict body in bytes; default: max_instances x 4 KiB."""
+    """Largest /predict body in bytes; default: max_instances x the longest valid record of the
+    model's inputs (`mlvajra.inputs.record_json_bytes`)."""
 
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
     """gunicorn worker processes; default: one per CPU."""
@@ -70,10 +69,19 @@ class Settings(BaseSettings):
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
 
+    def body_limit_for(self, inputs: list[InputSpec]) -> int:
+        """`max_body_bytes`, or what `max_instances` of the longest valid records take."""
+        return self.max_body_bytes or BODY_ENVELOPE_BYTES + self.max_instances * record_json_bytes(
+            inputs
+        )
+
     @property
     def body_limit(self) -> int:
-        """`max_body_bytes` after its default is applied."""
-        return self.max_body_bytes or self.max_instances * BYTES_PER_INSTANCE
+        """The body limit of the artifact in `model_dir` (reads its manifest unless
+        `max_body_bytes` is set)."""
+        if self.max_body_bytes:
+            return self.max_body_bytes
+        return self.body_limit_for(read_manifest(self.model_dir).inputs)
 
     @property
     def threads(self) -> int:

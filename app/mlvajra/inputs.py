@@ -6,6 +6,7 @@ describe what is wrong with the same sentences.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -31,6 +32,17 @@ UNKNOWN_FIELD = "<unknown>"
 """Metric label for fields the model does not have (client-chosen names must not become labels)."""
 RECORD = "<record>"
 """Metric label for a record that is not an object at all."""
+BODY_ENVELOPE_BYTES = 1024
+"""The body around the records (`{"instances": [...]}`) plus room for a trailing newline."""
+
+# Longest JSON text a valid value can take: a float64 with all 17 digits and a 3-digit exponent
+# (plus room for a few more digits than needed), -(2**53), false, null.
+_VALUE_BYTES = {"number": 32, "integer": 17, "boolean": 5}
+_NULL_BYTES = 4
+# A string of MAX_STRING_LENGTH characters of up to 4 UTF-8 bytes each, in quotes.
+_STRING_BYTES = 2 + 4 * MAX_STRING_LENGTH
+# Per field: `"name": value, ` plus indentation of a pretty-printed record.
+_FIELD_SLACK_BYTES = 4 + 8
 
 StrictNumber = Annotated[
     float, Field(strict=True, allow_inf_nan=False, ge=-FLOAT32_MAX, le=FLOAT32_MAX)
@@ -54,6 +66,7 @@ _MESSAGES = {
     "bool_type": "must be a boolean",
     "model_type": "must be a JSON object",
     "model_attributes_type": "must be a JSON object",
+    "dict_type": "must be a JSON object",
     "list_type": "must be a list of records",
     "too_short": "must hold at least one record",
     "greater_than_equal": "number out of range",
@@ -83,6 +96,22 @@ class Problem:
     def as_detail(self) -> dict[str, Any]:
         """The envelope's `details` entry."""
         return {"row": self.row, "field": self.field, "message": self.message}
+
+
+def record_json_bytes(inputs: list[InputSpec]) -> int:
+    """The longest a valid record can be as JSON (UTF-8, pretty-printed at most one field a line).
+
+    Escaped non-ASCII text (`\\u00e9`, 6 bytes a character) can be longer: such clients set
+    MLVAJRA_MAX_BODY_BYTES.
+    """
+    size = 4  # {} and the comma between records
+    for spec in inputs:
+        value = _STRING_BYTES if spec.type == "string" else _VALUE_BYTES[spec.type]
+        if spec.nullable:
+            value = max(value, _NULL_BYTES)
+        name = len(json.dumps(spec.name, ensure_ascii=False).encode())
+        size += name + value + _FIELD_SLACK_BYTES
+    return size
 
 
 def neutral_record(inputs: list[InputSpec]) -> dict[str, Any]:

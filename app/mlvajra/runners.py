@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -9,7 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mlvajra.artifact import Format, Manifest, Task, file_for, verify_files
+from mlvajra.artifact import Format, Manifest, Task, file_for, read_verified
 
 Columns = Mapping[str, npt.NDArray[Any]]
 """Model input: one array of shape (rows, 1) per input name, as the ONNX graph takes it."""
@@ -26,7 +27,8 @@ class ModelRunner(Protocol):
 class OnnxRunner:
     """Runs the ONNX graph with onnxruntime; needs neither scikit-learn nor pandas."""
 
-    def __init__(self, path: Path, task: Task, threads: int) -> None:
+    def __init__(self, model: bytes | Path, task: Task, threads: int) -> None:
+        """`model`: the graph's verified bytes (or a path, for a file this process just wrote)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -38,7 +40,9 @@ class OnnxRunner:
         # The arena kept ~9 MB per worker for no measurable speed on these small graphs.
         options.enable_cpu_mem_arena = False
         self._session = onnxruntime.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            model if isinstance(model, bytes) else str(model),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
         )
         self._task = task
         self._float_inputs = {
@@ -60,10 +64,11 @@ class OnnxRunner:
 class JoblibRunner:
     """Runs the pickled scikit-learn pipeline; only ever built after its hash matched."""
 
-    def __init__(self, path: Path, task: Task, input_names: list[str]) -> None:
+    def __init__(self, data: bytes, task: Task, input_names: list[str]) -> None:
+        """`data`: the pickle's bytes, hashed before they reach here."""
         import joblib
 
-        self._pipeline = joblib.load(path)
+        self._pipeline = joblib.load(io.BytesIO(data))
         self._task = task
         self._input_names = input_names
 
@@ -84,9 +89,15 @@ class JoblibRunner:
 def load_runner(
     model_dir: Path, manifest: Manifest, model_format: Format, threads: int = 1
 ) -> ModelRunner:
-    """Verify the chosen file's hash, then load it. Never unpickles an unverified file."""
-    file_name = file_for(model_format)
-    verify_files(model_dir, manifest, [file_name])
+    """Read the chosen file once, check its hash, load those bytes. Never unpickles unverified."""
+    data = read_verified(model_dir, manifest, file_for(model_format))
+    return build_runner(data, manifest, model_format, threads)
+
+
+def build_runner(
+    data: bytes, manifest: Manifest, model_format: Format, threads: int = 1
+) -> ModelRunner:
+    """A runner from a model file's bytes, already checked against `manifest`."""
     if model_format == "onnx":
-        return OnnxRunner(model_dir / file_name, manifest.task, threads)
-    return JoblibRunner(model_dir / file_name, manifest.task, [i.name for i in manifest.inputs])
+        return OnnxRunner(data, manifest.task, threads)
+    return JoblibRunner(data, manifest.task, [i.name for i in manifest.inputs])

@@ -61,6 +61,19 @@ CASES = [
         ((0, "colour"),),
     ),
     Case(
+        "more fields in a record than the model has inputs",
+        make_body(penguin(colour=SECRET, shade=SECRET)),
+        422,
+        "invalid_instances",
+        ((0, "colour"), (0, "shade")),
+    ),
+    Case(
+        "more values than any valid body holds",
+        orjson.dumps({"instances": [{"island": [0] * 100_000}]}),
+        413,
+        "payload_too_large",
+    ),
+    Case(
         "a string for a number",
         make_body(penguin(bill_length_mm=SECRET)),
         422,
@@ -179,8 +192,10 @@ CASES = [
     ),
     Case("an unknown category", make_body(penguin(island="Atlantis")), 200, None),
 ]
-# Rows tested on their own: below (streamed and declared) and under gunicorn (slow client).
+# Rows tested on their own: in test_validation_rules.py (the cap, a body over the size limit,
+# streamed and declared) and under gunicorn (slow client).
 TABLE_ONLY = [
+    ("more than 100 bad values", 422, "invalid_instances"),  # test_validation_rules.py
     ("a body over the size limit", 413, "payload_too_large"),
     ("a slow client", 200, None),
 ]

@@ -79,9 +79,15 @@ def test_every_bad_row_is_listed_and_values_never_echoed(module_client: TestClie
 
 
 def test_details_are_capped(module_client: TestClient) -> None:
+    # Checking stops at the cap: a hostile body costs no more than 100 problems.
     error = error_of(post(module_client, make_body(*[penguin(island=1, sex=2)] * 80)))
-    assert error["message"] == "160 invalid value(s) in 80 record(s)"
+    assert error["message"] == (
+        "at least 100 invalid value(s) in at least 50 record(s)"
+        " (records from row 50 on not checked)"
+    )
     assert len(error["details"]) == 100
+    below = error_of(post(module_client, make_body(*[penguin(island=1, sex=2)] * 40)))
+    assert below["message"] == "80 invalid value(s) in 40 record(s)"
 
 
 def test_json_content_type_variants(module_client: TestClient) -> None:
@@ -100,8 +106,10 @@ def test_too_many_instances_is_413_at_the_configured_cap(artifact_dir: Path) -> 
     assert "at most 3" in error_of(response)["message"]
 
 
-def test_body_over_the_limit_is_413_declared_or_streamed(module_client: TestClient) -> None:
-    limit = 1000 * 4096  # the default: MLVAJRA_MAX_INSTANCES x 4 KiB
+def test_body_over_the_limit_is_413_declared_or_streamed(
+    module_client: TestClient, artifact_dir: Path
+) -> None:
+    limit = Settings(model_dir=artifact_dir).body_limit
     record = make_body(penguin())
     # JSON allows any amount of whitespace: the same record, just under and just over the limit.
     fits = record + b" " * (limit - len(record))

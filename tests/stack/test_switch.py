@@ -35,7 +35,9 @@ def test_unconfirmed_switch_points_back_and_stops_the_new_color(
     manifest["version"] = "2"
     (artifact_copy / MANIFEST_NAME).write_text(json.dumps(manifest))
     saved_state = state.StackState(
-        backend="local", options=EdgeOptions(), colors={"blue": old, "green": None}
+        backend="local",
+        options=EdgeOptions(body_limit=1 << 20),
+        colors={"blue": old, "green": None},
     )
     saved_state.save(tmp_path)
     backend = UnconfirmedBackend(old)
@@ -65,7 +67,8 @@ def test_an_interrupted_switch_also_points_back_and_stops_the_new_color(
     artifact_dir: Path, artifact_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old = ColorState.of("blue", release_of(artifact_dir)[0], port=2)
-    state.StackState(backend="local", options=EdgeOptions(), colors={"blue": old}).save(tmp_path)
+    options = EdgeOptions(body_limit=1 << 20)
+    state.StackState(backend="local", options=options, colors={"blue": old}).save(tmp_path)
     backend = InterruptedBackend(old)
     monkeypatch.setattr(state.StackState, "backend_for", lambda self, state_dir: backend)
 

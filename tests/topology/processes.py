@@ -125,6 +125,10 @@ class Gunicorn:
         self.stop()
 
 
+TEST_BODY_LIMIT = 8 << 20
+"""nginx's body limit where a test does not set it (none at the default MLVAJRA_MODEL_DIR)."""
+
+
 class Nginx:
     """nginx rendered from the repository's templates into `prefix`, in the foreground.
 
@@ -136,6 +140,8 @@ class Nginx:
         port = options.pop("port", None) or free_port()
         # The stack's own listener too: never its fixed default, other nginx may hold that.
         control_port = options.pop("control_port", None) or free_port()
+        # The service's limit depends on the artifact's inputs; tests of the limit pass it.
+        options.setdefault("body_limit", TEST_BODY_LIMIT)
         self.options = EdgeOptions(port=port, control_port=control_port, **options)
         self.url = f"http://127.0.0.1:{self.options.port}"
         self.conf = render_local(prefix, self.options, active_socket)

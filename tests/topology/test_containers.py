@@ -103,7 +103,9 @@ def _compose(
     return _run(BIN / "docker-compose", "-f", file, *args)
 
 
-def test_compose_file_is_valid_and_only_nginx_is_published(tmp_path: Path) -> None:
+def test_compose_file_is_valid_and_only_nginx_is_published(
+    tmp_path: Path, artifact_dir: Path
+) -> None:
     result = _compose("config", "--format", "json")
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
@@ -129,7 +131,9 @@ def test_compose_file_is_valid_and_only_nginx_is_published(tmp_path: Path) -> No
         if name != "nginx":
             assert service["environment"]["MLVAJRA_UNIX_SOCKET"] == f"{active.parent}/{name}.sock"
     limit = services["nginx"]["environment"]["MLVAJRA_CLIENT_MAX_BODY_SIZE"]
-    assert int(limit) == Settings().body_limit, "nginx and the service refuse the same bodies"
+    # The default colors serve penguins: the fixture artifact has the same inputs.
+    served = Settings(model_dir=artifact_dir).body_limit
+    assert int(limit) == served, "nginx and the service refuse the same bodies"
 
     broken = tmp_path / "compose.yml"
     broken.write_text("services:\n  blue:\n    image: x\n    stop_grace_period: soon\n")
@@ -140,7 +144,9 @@ def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> Non
     """What the nginx image's envsubst makes of the template with the compose values."""
     nginx = json.loads(_compose("config", "--format", "json").stdout)["services"]["nginx"]
     values = dict(nginx["environment"])
-    main = render_local(tmp_path, EdgeOptions(port=free_port()), tmp_path / "active.sock")
+    main = render_local(
+        tmp_path, EdgeOptions(port=free_port(), body_limit=1 << 20), tmp_path / "active.sock"
+    )
     values["MLVAJRA_LISTEN"] = f"127.0.0.1:{free_port()}"
     values["MLVAJRA_CONTROL_LISTEN"] = f"127.0.0.1:{free_port()}"
     values["MLVAJRA_ACCESS_LOG"] = str(tmp_path / "compose-access.log")
@@ -246,7 +252,7 @@ def test_compose_backend_commands_match_the_compose_file(
     )
     fake_docker.chmod(0o755)
     monkeypatch.setenv("MLVAJRA_DOCKER", str(fake_docker))
-    backend = ComposeBackend(EdgeOptions(port=8080), models_root, ROOT)
+    backend = ComposeBackend(EdgeOptions(port=8080, body_limit=1 << 20), models_root, ROOT)
     # The format the switch's gate will check, not the manifest's: the color must serve it too.
     release = Release(
         name="penguins",
@@ -286,4 +292,4 @@ def test_compose_backend_commands_match_the_compose_file(
     with pytest.raises(StackError, match="is not under"):
         backend.start_color("blue", release.model_copy(update={"model_dir": str(tmp_path)}))
     with pytest.raises(StackError, match=r"no docker-compose\.yml in"):
-        ComposeBackend(EdgeOptions(port=8080), models_root, tmp_path)
+        ComposeBackend(EdgeOptions(port=8080, body_limit=1 << 20), models_root, tmp_path)

@@ -30,8 +30,8 @@ def color(artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield server
 
 
-def _body_limit() -> int:
-    return Settings(max_instances=MAX_INSTANCES).body_limit
+def _body_limit(artifact_dir: Path) -> int:
+    return Settings(model_dir=artifact_dir, max_instances=MAX_INSTANCES).body_limit
 
 
 def _assert_envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -48,10 +48,10 @@ def _assert_envelope(response: httpx.Response, status: int, code: str) -> dict[s
 
 
 def test_nginx_refuses_a_body_above_max_instances_records(
-    color: Gunicorn, tmp_path: Path, one_record: dict[str, Any]
+    color: Gunicorn, tmp_path: Path, one_record: dict[str, Any], artifact_dir: Path
 ) -> None:
-    padding = "x" * _body_limit()
-    with Nginx(tmp_path, color.unix_socket, body_limit=_body_limit()) as nginx:
+    padding = "x" * _body_limit(artifact_dir)
+    with Nginx(tmp_path, color.unix_socket, body_limit=_body_limit(artifact_dir)) as nginx:
         too_big = {"instances": [one_record["instances"][0]], "padding": padding}
         response = httpx.post(f"{nginx.url}/predict", json=too_big, timeout=10)
         _assert_envelope(response, 413, "payload_too_large")

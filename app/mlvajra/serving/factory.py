@@ -20,9 +20,10 @@ from mlvajra.config import Settings
 from mlvajra.errors import ArtifactError
 from mlvajra.inputs import build_record_type
 from mlvajra.predictor import Predictor
-from mlvajra.runners import load_runner
+from mlvajra.runners import build_runner, load_runner
 from mlvajra.serving.codec import PredictCodec, build_request_type
 from mlvajra.serving.handlers import install_error_handlers
+from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
 from mlvajra.serving.middleware import RequestContextMiddleware, access_log
 from mlvajra.serving.routes import router
@@ -34,16 +35,27 @@ logger = logging.getLogger("mlvajra")
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service for the artifact in `settings.model_dir` (read now, loaded in lifespan)."""
     settings = settings or Settings()
-    manifest = read_manifest(settings.model_dir)
-    model_format = settings.model_format or manifest.format
+    # Under gunicorn, what the master verified before forking; else the folder, read now.
+    verified = handed_over(settings.model_dir)
+    manifest = verified.manifest if verified else read_manifest(settings.model_dir)
+    model_format = verified.model_format if verified else settings.model_format or manifest.format
     if file_for(model_format) not in manifest.files:
         raise ArtifactError(f"{settings.model_dir} has no {model_format} model in its manifest")
-    state = ServiceState(settings=settings, manifest=manifest, model_format=model_format)
+    state = ServiceState(
+        settings=settings,
+        manifest=manifest,
+        model_format=model_format,
+        body_limit=settings.body_limit_for(manifest.inputs),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Here, in each worker after the fork: onnxruntime sessions must not cross a fork.
-        runner = load_runner(settings.model_dir, manifest, model_format, settings.threads)
+        runner = (
+            build_runner(verified.model, manifest, model_format, settings.threads)
+            if verified
+            else load_runner(settings.model_dir, manifest, model_format, settings.threads)
+        )
         codec = PredictCodec(Predictor(manifest, runner), settings.max_instances)
         codec.warm_up()
         MODEL_INFO.labels(

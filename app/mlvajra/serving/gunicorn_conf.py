@@ -56,7 +56,8 @@ _PROMETHEUS_FILE = re.compile(r"(counter|histogram|summary|gauge_[a-z]+)_\d+\.db
 
 
 def on_starting(server: Any) -> None:
-    """Master, before forking: empty the metrics folder and refuse a bad artifact in one line."""
+    """Master, before forking: empty the metrics folder, refuse a bad artifact in one line, and
+    keep the verified bytes every worker serves (`mlvajra.serving.handoff`)."""
     # Only the files prometheus_client writes, never the folder nor any other `.db`: a mistyped
     # path (an earlier version removed the working directory) must not delete anything else.
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
@@ -65,13 +66,13 @@ def on_starting(server: Any) -> None:
         if _PROMETHEUS_FILE.fullmatch(stale.name) and stale.is_file():
             stale.unlink()
 
-    from mlvajra.artifact import read_manifest, verify_files  # no prometheus import
+    from mlvajra.serving.handoff import hand_over, verify_once  # no prometheus import
 
     try:
         if _refusal is not None:
             raise MlvajraError(_refusal)
-        manifest = read_manifest(_settings.model_dir)
-        verify_files(_settings.model_dir, manifest)
+        # Read and checked once, here: workers (respawns too) load these bytes, not the folder.
+        hand_over(verify_once(_settings.model_dir, _settings.model_format))
     except MlvajraError as error:
         server.log.error("refusing to start: %s", error)
         sys.exit(1)

@@ -19,6 +19,8 @@ class ServiceState:
     settings: Settings
     manifest: Manifest
     model_format: Format
+    body_limit: int
+    """Largest /predict body in bytes (`Settings.body_limit_for` the manifest's inputs)."""
     codec: PredictCodec | None = None
     draining: bool = False
 

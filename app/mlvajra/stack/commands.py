@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mlvajra.config import load_settings
 from mlvajra.errors import StackError
 from mlvajra.stack.history import ReleaseRecord, describe, history_table, live_releases
 from mlvajra.stack.nginx import CONTROL_PORT, EdgeOptions, check_rate
@@ -79,6 +80,7 @@ def up(
         burst=burst,
         proxy_timeout=proxy_timeout,
         docs=docs,
+        body_limit=load_settings().body_limit_for(manifest.inputs),
     )
     state = StackState(
         releases=history,

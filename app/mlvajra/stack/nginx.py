@@ -54,7 +54,8 @@ class EdgeOptions(BaseModel):
     docs: bool = True
     """Proxy /docs and /openapi.json; off answers 404."""
     body_limit: int = Field(default_factory=lambda: load_settings().body_limit)
-    """client_max_body_size in bytes: the service's own limit, from the same settings."""
+    """client_max_body_size in bytes: the service's own limit, from the same settings (sized
+    from the inputs of the artifact at MLVAJRA_MODEL_DIR unless MLVAJRA_MAX_BODY_BYTES is set)."""
     nginx_workers: int = 1
     """nginx worker processes."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,8 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from mlvajra.artifact import InputSpec, Parity, Task
+from mlvajra.artifact import REFERENCE_FILE, InputSpec, Parity, Task
+from mlvajra.errors import VerificationError
 from mlvajra.runners import OnnxRunner
 
 DEFAULT_TOLERANCE = 1e-6
@@ -45,21 +48,94 @@ def export_onnx(pipeline: Pipeline, inputs: list[InputSpec], path: Path) -> str 
     return None
 
 
-def measure_parity(
-    pipeline: Pipeline,
-    onnx_path: Path,
-    frame: pd.DataFrame,
-    inputs: list[InputSpec],
+@dataclass(frozen=True)
+class Reference:
+    """scikit-learn's outputs on the parity rows: labels (or values) and probabilities."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+
+
+def reference_outputs(pipeline: Pipeline, frame: pd.DataFrame, task: Task) -> Reference:
+    """What the fitted pipeline answers for every row of `frame`."""
+    if task == "classification":
+        return Reference(np.asarray(pipeline.predict(frame)), pipeline.predict_proba(frame))
+    return Reference(np.asarray(pipeline.predict(frame), dtype=np.float64), None)
+
+
+def save_reference(
+    path: Path, frame: pd.DataFrame, inputs: list[InputSpec], reference: Reference
+) -> None:
+    """Write the parity rows and `reference` as a .npz of plain arrays (never pickled objects)."""
+    arrays = {
+        f"input_{index}": _plain(frame[spec.name].to_numpy()) for index, spec in enumerate(inputs)
+    }
+    arrays["labels"] = _plain(reference.labels)
+    if reference.probabilities is not None:
+        arrays["probabilities"] = np.asarray(reference.probabilities, dtype=np.float64)
+    with path.open("wb") as handle:
+        np.savez(handle, allow_pickle=False, **arrays)
+
+
+def load_reference(
+    data: bytes, inputs: list[InputSpec], task: Task
+) -> tuple[dict[str, np.ndarray], Reference]:
+    """The model input columns and the reference outputs saved by `save_reference`."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            columns = {
+                spec.name: _column(saved[f"input_{index}"], spec)
+                for index, spec in enumerate(inputs)
+            }
+            probabilities = saved["probabilities"] if task == "classification" else None
+            return columns, Reference(saved["labels"], probabilities)
+    except (ValueError, KeyError, OSError) as error:
+        raise VerificationError(f"unreadable {REFERENCE_FILE}: {error}") from None
+
+
+def _same_labels(found: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Elementwise label equality: numbers (and bools) as numbers, anything else as text (a
+    saved label array is unicode where the graph gives objects)."""
+    if found.dtype.kind in "biuf" and expected.dtype.kind in "biuf":
+        return np.asarray(found.astype(np.float64) == expected.astype(np.float64))
+    return np.asarray(found.astype(str) == expected.astype(str))
+
+
+def _plain(values: np.ndarray) -> np.ndarray:
+    """Object arrays (text, mixed labels) as fixed-width unicode: savable without pickle."""
+    return np.asarray(values.tolist()) if values.dtype == object else values
+
+
+def _column(values: np.ndarray, spec: InputSpec) -> np.ndarray:
+    if spec.type == "string":
+        return values.astype(object).reshape(-1, 1)
+    return values.astype(np.float64).reshape(-1, 1)
+
+
+def onnx_parity(
+    onnx: bytes | Path,
+    columns: dict[str, np.ndarray],
+    reference: Reference,
     task: Task,
     tolerance: float,
 ) -> Parity:
-    """Compare scikit-learn and onnxruntime on every row of `frame`."""
-    runner = OnnxRunner(onnx_path, task, threads=1)
-    labels, probabilities = runner.run(frame_columns(frame, inputs))
-    rows = len(frame)
+    """Run the ONNX graph on `columns` and compare its outputs with `reference`."""
+    outputs = OnnxRunner(onnx, task, threads=1).run(columns)
+    return compare(outputs, reference, task, tolerance)
+
+
+def compare(
+    outputs: tuple[np.ndarray, np.ndarray | None],
+    reference: Reference,
+    task: Task,
+    tolerance: float,
+) -> Parity:
+    """Parity of onnxruntime's `outputs` with scikit-learn's `reference` on the same rows."""
+    labels, probabilities = outputs
+    rows = len(labels)
     if task == "classification":
-        expected = pipeline.predict_proba(frame)
-        agreement = float(np.mean(labels == pipeline.predict(frame)))
+        expected = np.asarray(reference.probabilities, dtype=np.float64)
+        agreement = float(np.mean(_same_labels(labels, reference.labels)))
         max_diff = float(np.max(np.abs(np.asarray(probabilities, dtype=np.float64) - expected)))
         passed = agreement == 1.0 and max_diff <= tolerance
         reason = (
@@ -76,7 +152,7 @@ def measure_parity(
             passed=passed,
             reason=reason,
         )
-    expected_values = np.asarray(pipeline.predict(frame), dtype=np.float64)
+    expected_values = np.asarray(reference.labels, dtype=np.float64)
     diff = np.abs(labels.astype(np.float64) - expected_values)
     relative = float(np.max(diff / np.maximum(1.0, np.abs(expected_values))))
     passed = relative <= tolerance

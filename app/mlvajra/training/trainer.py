@@ -16,6 +16,7 @@ from mlvajra.artifact import (
     JOBLIB_FILE,
     MANIFEST_NAME,
     ONNX_FILE,
+    REFERENCE_FILE,
     Format,
     Manifest,
     Task,
@@ -32,7 +33,15 @@ from mlvajra.training.datasets import (
     read_dataset,
 )
 from mlvajra.training.evaluate import EvaluationError, evaluate, metric_for
-from mlvajra.training.export import DEFAULT_TOLERANCE, export_joblib, export_onnx, measure_parity
+from mlvajra.training.export import (
+    DEFAULT_TOLERANCE,
+    export_joblib,
+    export_onnx,
+    frame_columns,
+    onnx_parity,
+    reference_outputs,
+    save_reference,
+)
 from mlvajra.training.pipeline import build_pipeline
 
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnxruntime", "onnx", "numpy", "pandas")
@@ -116,16 +125,18 @@ def train(options: TrainOptions) -> Path:
         parity = None
         format_reason = export_onnx(evaluation.pipeline, inputs, work_dir / ONNX_FILE)
         if format_reason is None:
-            parity = measure_parity(
-                evaluation.pipeline,
+            reference = reference_outputs(evaluation.pipeline, features, task)
+            parity = onnx_parity(
                 work_dir / ONNX_FILE,
-                features,
-                inputs,
+                frame_columns(features, inputs),
+                reference,
                 task,
                 options.parity_tolerance,
             )
             if parity.passed:
                 model_format = "onnx"
+                # What `mlvajra verify` checks the graph against, without unpickling anything.
+                save_reference(work_dir / REFERENCE_FILE, features, inputs, reference)
             else:
                 # Never serve a model that disagrees with the one that was evaluated.
                 format_reason = f"{parity.reason}; serving joblib instead"

@@ -1,21 +1,56 @@
-"""`mlvajra verify`: re-measure sklearn/onnxruntime parity of an artifact on its data."""
+"""`mlvajra verify`: re-measure the ONNX graph's parity, pickle-free unless trusted."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-import joblib
-
-from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, Manifest, Parity, verify_files
+from mlvajra.artifact import (
+    JOBLIB_FILE,
+    ONNX_FILE,
+    REFERENCE_FILE,
+    Manifest,
+    Parity,
+    read_verified,
+)
 from mlvajra.errors import VerificationError
 from mlvajra.training.datasets import DatasetError, model_frame, read_dataset
-from mlvajra.training.export import DEFAULT_TOLERANCE, measure_parity
+from mlvajra.training.export import (
+    DEFAULT_TOLERANCE,
+    frame_columns,
+    load_reference,
+    onnx_parity,
+    reference_outputs,
+)
 
 
-def check_parity(model_dir: Path, manifest: Manifest, data: str | Path | None) -> Parity | None:
-    """Parity on `data` (default: the training data, whose sha256 must match); None without ONNX."""
+def check_parity(
+    model_dir: Path, manifest: Manifest, data: str | Path | None, trust_pickle: bool = False
+) -> Parity | None:
+    """Parity of the ONNX graph; None without one.
+
+    By default against the reference outputs stored at export: nothing is unpickled. With
+    `trust_pickle`, against the unpickled scikit-learn pipeline on `data` (default: the training
+    data, whose sha256 must match): that runs code from the artifact.
+    """
     if ONNX_FILE not in manifest.files:
         return None
+    tolerance = manifest.parity.tolerance if manifest.parity else DEFAULT_TOLERANCE
+    if not trust_pickle:
+        if data is not None:
+            raise VerificationError(
+                "--data needs --trust-pickle: outputs for other rows come from the pickled "
+                "pipeline, and unpickling runs code from the artifact"
+            )
+        if REFERENCE_FILE not in manifest.files:
+            raise VerificationError(
+                f"no {REFERENCE_FILE} in this artifact (trained by an older mlvajra): "
+                "--trust-pickle compares with the pickled pipeline instead"
+            )
+        saved = read_verified(model_dir, manifest, REFERENCE_FILE)
+        columns, reference = load_reference(saved, manifest.inputs, manifest.task)
+        onnx = read_verified(model_dir, manifest, ONNX_FILE)
+        return onnx_parity(onnx, columns, reference, manifest.task, tolerance)
     source = data or manifest.training.data_source
     try:
         dataset = read_dataset(source)
@@ -25,10 +60,13 @@ def check_parity(model_dir: Path, manifest: Manifest, data: str | Path | None) -
         raise VerificationError(
             f"training data {source} changed since training (sha256 differs); pass --data"
         )
-    verify_files(model_dir, manifest, [JOBLIB_FILE, ONNX_FILE])  # again, right before unpickling
-    pipeline = joblib.load(model_dir / JOBLIB_FILE)
-    tolerance = manifest.parity.tolerance if manifest.parity else DEFAULT_TOLERANCE
+    import joblib
+
+    # The bytes that were hashed are the bytes unpickled.
+    pipeline = joblib.load(io.BytesIO(read_verified(model_dir, manifest, JOBLIB_FILE)))
+    onnx = read_verified(model_dir, manifest, ONNX_FILE)
     frame = model_frame(dataset.frame, manifest.inputs)
-    return measure_parity(
-        pipeline, model_dir / ONNX_FILE, frame, manifest.inputs, manifest.task, tolerance
+    reference = reference_outputs(pipeline, frame, manifest.task)
+    return onnx_parity(
+        onnx, frame_columns(frame, manifest.inputs), reference, manifest.task, tolerance
     )

@@ -1,0 +1,53 @@
+"""What the gunicorn master verified before forking, handed to every worker it forks.
+
+The master reads the manifest and the model file once (`on_starting`) and keeps the bytes whose
+hashes it checked; a worker, forked from it then or respawned later, builds its model from those
+bytes and never reads the folder again. An in-place edit of the folder after start changes
+nothing that is served. onnxruntime sessions are still created in the worker, after the fork.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlvajra.artifact import Format, Manifest, file_for, read_manifest, read_verified, verify_files
+from mlvajra.errors import ArtifactError
+
+
+@dataclass(frozen=True)
+class VerifiedArtifact:
+    """One artifact as checked once: its folder, manifest, served format and that file's bytes."""
+
+    model_dir: Path
+    manifest: Manifest
+    model_format: Format
+    model: bytes
+
+
+_handed_over: VerifiedArtifact | None = None
+
+
+def verify_once(model_dir: Path, model_format: Format | None) -> VerifiedArtifact:
+    """Check every listed file and keep the served one's bytes; raise `ArtifactError` if not."""
+    manifest = read_manifest(model_dir)
+    verify_files(model_dir, manifest)
+    chosen = model_format or manifest.format
+    if file_for(chosen) not in manifest.files:
+        raise ArtifactError(f"{model_dir} has no {chosen} model in its manifest")
+    return VerifiedArtifact(
+        model_dir, manifest, chosen, read_verified(model_dir, manifest, file_for(chosen))
+    )
+
+
+def hand_over(artifact: VerifiedArtifact) -> None:
+    """In the master, before forking: what every worker will serve."""
+    global _handed_over
+    _handed_over = artifact
+
+
+def handed_over(model_dir: Path) -> VerifiedArtifact | None:
+    """What the master verified for `model_dir`, or None outside gunicorn (tests, in process)."""
+    if _handed_over is not None and _handed_over.model_dir == model_dir:
+        return _handed_over
+    return None
