@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Annotated, Any
 
 import numpy as np
@@ -104,21 +104,22 @@ class PredictCodec:
         return InvalidInstancesError(
             message,
             [problem.as_detail() for problem in problems[:MAX_DETAILS]],
-            self._field_counts(problems),
+            field_counts(problems, self._field_names),
         )
 
-    def _field_counts(self, problems: Sequence[Problem]) -> Counter[str]:
-        """Bad values per field, client-chosen names folded into one label (bounded cardinality)."""
-        counts: Counter[str] = Counter()
-        for problem in problems:
-            if problem.row is None:
-                continue
-            if problem.field is None:
-                counts[RECORD] += 1
-            else:
-                known = problem.field in self._field_names
-                counts[problem.field if known else UNKNOWN_FIELD] += 1
-        return counts
+
+def field_counts(problems: Sequence[Problem], field_names: Set[str]) -> Counter[str]:
+    """Bad values per field, client-chosen names folded into one label (bounded cardinality)."""
+    counts: Counter[str] = Counter()
+    for problem in problems:
+        if problem.row is None:
+            continue
+        if problem.field is None:
+            counts[RECORD] += 1
+        else:
+            known = problem.field in field_names
+            counts[problem.field if known else UNKNOWN_FIELD] += 1
+    return counts
 
 
 def problem_at(loc: tuple[int | str, ...], item: ErrorDetails) -> Problem:
