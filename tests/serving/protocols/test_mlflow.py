@@ -75,6 +75,12 @@ def test_nan_and_null_are_missing_where_nullable(module_client: TestClient) -> N
         assert _invoke(module_client, body).json() == {"predictions": ["Adelie"]}
     csv = CSV.replace("39.1", "").replace(",male,", ",,")
     assert _invoke(module_client, csv, "text/csv").json()["predictions"] == LABELS
+    csv = CSV.replace("39.1", "nan")
+    assert _invoke(module_client, csv, "text/csv").json()["predictions"] == LABELS
+    error = _error(_invoke(module_client, CSV.replace("2007", "NaN", 1), "text/csv"))
+    assert [(d["row"], d["field"]) for d in error["details"]] == [(0, "year")]
+    error = _error(_invoke(module_client, CSV.replace("39.1", "inf"), "text/csv"))
+    assert [(d["row"], d["field"]) for d in error["details"]] == [(0, "bill_length_mm")]
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ class MlflowCodec:
     def invoke(self, predictor: Predictor, body: bytes, kind: str) -> tuple[bytes, Predictions]:
         """Score a JSON or CSV body."""
         if kind == "csv":
-            rows, nan_is_missing = self._csv_rows(body), True
+            rows, nan_is_missing = self._csv_rows(body), False
         else:
             rows, nan_is_missing = self._json_rows(body)
         predictions = predictor.run(self.rules.validate(rows, nan_is_missing))
@@ -202,4 +202,8 @@ def _cell(text: str, spec: InputSpec | None) -> Any:
         # Longer digit strings are beyond INTEGER_LIMIT anyway (and int() refuses > 4300 digits).
         readable = digits.isascii() and digits.isdigit() and len(digits) <= 20
         return int(text) if readable else text
-    return float(text) if _NUMBER_TEXT.fullmatch(text) else text
+    if not _NUMBER_TEXT.fullmatch(text):
+        return text
+    number = float(text)
+    # `nan` text is missing where nullable; elsewhere the NaN is refused as in JSON.
+    return None if number != number and spec.nullable else number

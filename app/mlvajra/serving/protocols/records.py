@@ -91,6 +91,13 @@ class RecordRules:
                 self.field_names,
             ) from None
 
+    def nan_as_missing(self, name: str, values: list[Any]) -> list[Any]:
+        """One column's NaN floats as nulls when the field is nullable (else left to be refused)."""
+        if name not in self._nullable:
+            return values
+        # NaN is the one value unequal to itself; a column walk is cheaper than one per row.
+        return [None if value != value else value for value in values]
+
     def _nan_to_none(self, row: Any) -> Any:
         if not isinstance(row, dict):
             return row

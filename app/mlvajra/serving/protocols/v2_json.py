@@ -124,8 +124,10 @@ class V2Codec:
         wanted = self._wanted_outputs(request)
         columns, binary = self._tensors.columns(request["inputs"], tail)
         names = [spec.name for spec in self.manifest.inputs]
+        if binary or fallback:
+            columns = [self.rules.nan_as_missing(n, c) for n, c in zip(names, columns, strict=True)]
         rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-        predictions = predictor.run(self.rules.validate(rows, nan_is_missing=binary or fallback))
+        predictions = predictor.run(self.rules.validate(rows))
         response_id = request.get("id") or request_id
         return self._encode(predictions, wanted, response_id), predictions
 
