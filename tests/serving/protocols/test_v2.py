@@ -160,7 +160,7 @@ def test_bad_values_are_400_with_row_and_field(
         ("year", {"datatype": "FP32"}, "datatype FP32 does not fit type integer"),
         ("island", {"datatype": "FP32"}, "does not fit type string"),
         ("bill_length_mm", {"datatype": "BYTES"}, "does not fit type number"),
-        ("bill_length_mm", {"shape": [1, 2]}, "is not [N] or [N, 1]"),
+        ("bill_length_mm", {"shape": [1, 2]}, "shape must be [N] or [N, 1]"),
         ("bill_length_mm", {"shape": [2, 1]}, "other inputs have 1 rows"),
         ("bill_length_mm", {"data": [39.1, 40.0]}, "data holds 2 value(s)"),
         ("year", {"data": None}, "must be a list"),

@@ -100,7 +100,7 @@ class TensorReader:
                 problems.append(Problem(None, where, message))
                 continue
             if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-                problems.append(Problem(None, where, f"shape {shape} is not [N] or [N, 1]"))
+                problems.append(Problem(None, where, "shape must be [N] or [N, 1]"))
                 continue
             self._rules.check_count(shape[0])
             if rows is not None and shape[0] != rows:
