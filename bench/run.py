@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
+from bench import protocols as bench_protocols  # noqa: E402
 from bench.servers import WORKERS, floor_server, mlvajra_server, nginx_server  # noqa: E402
 from tests.fixtures import REFERENCE_ROWS  # noqa: E402
 
@@ -48,7 +49,14 @@ class Figures:
     errors: list[str] = field(default_factory=list)
 
 
-def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+def wrk(
+    url: str,
+    body_file: Path,
+    connections: int,
+    seconds: int,
+    path: str = "/predict",
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, float]:
     """Run wrk with a POST body; return requests/s, p50 and p99 in ms, and error counts."""
     command = [
         "wrk",
@@ -61,11 +69,11 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, 
         "--latency",
         "-s",
         str(ROOT / "bench" / "post.lua"),
-        f"{url}/predict",
+        f"{url}{path}",
     ]
     output = subprocess.run(
         command,
-        env={**os.environ, "BENCH_BODY": str(body_file)},
+        env={**os.environ, "BENCH_BODY": str(body_file), **(extra_env or {})},
         capture_output=True,
         text=True,
         check=True,
@@ -88,9 +96,14 @@ def wrk(url: str, body_file: Path, connections: int, seconds: int) -> dict[str, 
 
 
 def measure(
-    start: Callable[[], object], name: str, one: Path, thousand: Path, seconds: int
+    start: Callable[[], object],
+    name: str,
+    one: Path,
+    thousand: Path,
+    seconds: int,
+    protocols: list[str] | None = None,
 ) -> Figures:
-    """Every figure for one server."""
+    """Every figure for one server; with `protocols`, also the protocol routes' table."""
     figures = Figures(name)
     with start() as server:  # type: ignore[attr-defined]
         figures.cold_start_s = server.cold_start_s
@@ -106,6 +119,8 @@ def measure(
         figures.c32_rps, figures.c32_p99_ms = c32["rps"], c32["p99"]
         figures.batch_p50_ms = batch["p50"]
         figures.rss_total_mb, figures.rss_worker_mb = server.rss_mb()
+        if protocols is not None:
+            protocols.append(bench_protocols.measure(server.url, one.parent, seconds, wrk))
         for label, run in (("c=1", c1), ("c=32", c32), ("1,000 records", batch)):
             if run["non_2xx"] or run["socket_errors"]:
                 figures.errors.append(
@@ -151,6 +166,9 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "penguins" / "1")
     parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
+    parser.add_argument(
+        "--only", help="measure only servers named so (gunicorn, nginx); ratios to the first"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -168,11 +186,17 @@ def main() -> None:
             ("mlvajra (gunicorn)", mlvajra_server(model_dir, one_body, workdir)),
             ("mlvajra (nginx)", nginx_server(model_dir, one_body, workdir)),
         ]
+        if args.only:
+            servers = [server for server in servers if args.only in server[0]]
         results = []
+        protocol_tables: list[str] = []
         for name, start in servers:
             print(f"measuring {name} ...", flush=True)
-            results.append(measure(start, name, one, thousand, args.seconds))
+            wanted = protocol_tables if name == "mlvajra (gunicorn)" else None
+            results.append(measure(start, name, one, thousand, args.seconds, wanted))
     report = table(results)
+    if protocol_tables:
+        report += "\n\nProtocols on mlvajra (gunicorn), c=1:\n\n" + protocol_tables[0]
     errors = [f"- {row.name}: {error}" for row in results for error in row.errors]
     print(report)
     if errors:

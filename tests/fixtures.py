@@ -81,3 +81,24 @@ class CreatesFileWhenUnpickled:
 
     def __reduce__(self) -> tuple[object, tuple[str, str]]:
         return (open, (str(self.marker), "w"))
+
+
+PENGUIN_DATATYPES = {
+    "island": "BYTES",
+    "bill_length_mm": "FP32",
+    "bill_depth_mm": "FP32",
+    "flipper_length_mm": "FP32",
+    "body_mass_g": "FP32",
+    "sex": "BYTES",
+    "year": "INT64",
+}
+"""The V2 datatype of each penguins input, as the model metadata advertises it."""
+
+
+def v2_inputs(rows: Sequence[dict[str, Any]], shape_1d: bool = False) -> list[dict[str, Any]]:
+    """One V2 JSON input tensor per penguins column for `rows` (shape [N, 1], or [N])."""
+    shape = [len(rows)] if shape_1d else [len(rows), 1]
+    return [
+        {"name": name, "shape": shape, "datatype": datatype, "data": [row[name] for row in rows]}
+        for name, datatype in PENGUIN_DATATYPES.items()
+    ]

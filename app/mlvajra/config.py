@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     every response, so a load balancer stops sending and a proxy reconnects elsewhere before the
     socket closes; keep it below gunicorn's graceful_timeout (20 s)."""
 
+    model_name: str | None = Field(default=None, min_length=1, max_length=200)
+    """The model's name on the V2 routes (`/v2/models/{name}`); default: the manifest's. KServe
+    calls a model by its InferenceService name."""
+
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
 

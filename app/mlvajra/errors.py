@@ -110,3 +110,10 @@ class InferenceError(MlvajraError):
 
     status_code = 500
     code = "inference_failed"
+
+
+class NotFoundError(MlvajraError):
+    """A protocol route names a model or version this service does not serve."""
+
+    status_code = 404
+    code = "not_found"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Annotated, Any
 
 import numpy as np
@@ -134,7 +134,7 @@ class PredictCodec:
         return InvalidInstancesError(
             message,
             [problem.as_detail() for problem in problems[:MAX_DETAILS]],
-            self._field_counts(problems),
+            field_counts(problems, self._field_names),
         )
 
     def _bounded_error(self, body: bytes | bytearray) -> Exception:
@@ -199,7 +199,9 @@ class PredictCodec:
         if unchecked is not None:
             message += f" (records from row {unchecked} on not checked)"
         return InvalidInstancesError(
-            message, [problem.as_detail() for problem in problems], self._field_counts(problems)
+            message,
+            [problem.as_detail() for problem in problems],
+            field_counts(problems, self._field_names),
         )
 
     def _beyond_any_valid_body(self, body: bytes | bytearray, colons: int, commas: int) -> bool:
@@ -229,18 +231,19 @@ class PredictCodec:
         limit = 2 * self._max_separators  # one colon per key, one comma between values
         return colons > limit or commas > limit
 
-    def _field_counts(self, problems: Sequence[Problem]) -> Counter[str]:
-        """Bad values per field, client-chosen names folded into one label (bounded cardinality)."""
-        counts: Counter[str] = Counter()
-        for problem in problems:
-            if problem.row is None:
-                continue
-            if problem.field is None:
-                counts[RECORD] += 1
-            else:
-                known = problem.field in self._field_names
-                counts[problem.field if known else UNKNOWN_FIELD] += 1
-        return counts
+
+def field_counts(problems: Sequence[Problem], field_names: Set[str]) -> Counter[str]:
+    """Bad values per field, client-chosen names folded into one label (bounded cardinality)."""
+    counts: Counter[str] = Counter()
+    for problem in problems:
+        if problem.row is None:
+            continue
+        if problem.field is None:
+            counts[RECORD] += 1
+        else:
+            known = problem.field in field_names
+            counts[problem.field if known else UNKNOWN_FIELD] += 1
+    return counts
 
 
 def _escaped(body: bytes | bytearray, start: int, quote: int) -> bool:

@@ -26,6 +26,12 @@ from mlvajra.serving.handlers import install_error_handlers
 from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
 from mlvajra.serving.middleware import RequestContextMiddleware, access_log
+from mlvajra.serving.protocols.mlflow import MlflowCodec
+from mlvajra.serving.protocols.mlflow import render_error as render_mlflow_error
+from mlvajra.serving.protocols.mlflow_routes import router as mlflow_router
+from mlvajra.serving.protocols.v2_json import V2Codec
+from mlvajra.serving.protocols.v2_json import render_error as render_v2_error
+from mlvajra.serving.protocols.v2_routes import router as v2_router
 from mlvajra.serving.routes import router
 from mlvajra.serving.state import ServiceState
 
@@ -83,6 +89,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     app.state.expose_errors = settings.expose_errors
     app.include_router(router)
+    app.include_router(v2_router)
+    app.include_router(mlflow_router)
+    app.state.v2 = V2Codec(manifest, model_format, settings.max_instances, settings.model_name)
+    app.state.mlflow = MlflowCodec(manifest, settings.max_instances)
+    app.state.error_shapes = [
+        ("/v2", render_v2_error),
+        ("/invocations", render_mlflow_error),
+        ("/ping", render_mlflow_error),
+    ]
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, state=state)
     request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)

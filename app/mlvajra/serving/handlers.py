@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -18,6 +18,13 @@ from mlvajra.inputs import MAX_DETAILS
 from mlvajra.serving.middleware import REQUEST_ID_SCOPE_KEY
 
 logger = logging.getLogger("mlvajra")
+
+ErrorShape = Callable[[int, str, str, Sequence[Mapping[str, Any]], str | None], tuple[int, bytes]]
+"""A protocol's error renderer: (status, code, message, details, request id) -> status, body.
+
+`create_app` lists `(path prefix, renderer)` pairs in `app.state.error_shapes`; every other path
+answers in the envelope.
+"""
 
 
 def error_body(
@@ -41,10 +48,17 @@ def error_response(
     request: Request | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """A JSON error response in the one envelope."""
+    """A JSON error response: the one envelope, or the shape a protocol's routes must answer."""
     request_id = request.scope.get(REQUEST_ID_SCOPE_KEY) if request is not None else None
+    body = None
+    if request is not None:
+        path = request.scope["path"]
+        for prefix, render in getattr(request.app.state, "error_shapes", ()):
+            if path.startswith(prefix):
+                status_code, body = render(status_code, code, message, details, request_id)
+                break
     return Response(
-        error_body(code, message, details, request_id),
+        body if body is not None else error_body(code, message, details, request_id),
         status_code=status_code,
         media_type="application/json",
         headers=headers,

@@ -17,7 +17,21 @@ access_log = logging.getLogger("mlvajra.access")
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 # Route paths are the `endpoint` label; anything else is "other" so clients cannot grow the series.
 _ENDPOINTS = frozenset(
-    {"/predict", "/health", "/ready", "/version", "/metrics", "/docs", "/openapi.json"}
+    {
+        *("/predict", "/health", "/ready", "/version", "/metrics", "/docs", "/openapi.json"),
+        *("/v2", "/v2/health/live", "/v2/health/ready", "/ping", "/invocations"),
+    }
+)
+# Protocol routes with path parameters: labelled by template (see `_route_template`).
+_TEMPLATES = frozenset(
+    {
+        "/v2/models/{model_name}",
+        "/v2/models/{model_name}/ready",
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}",
+        "/v2/models/{model_name}/versions/{model_version}/ready",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+    }
 )
 _CLOSE = (b"connection", b"close")
 
@@ -59,7 +73,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             path = scope["path"]
-            endpoint = path if path in _ENDPOINTS else "other"
+            endpoint = path if path in _ENDPOINTS else _route_template(scope)
             elapsed = time.perf_counter() - started
             REQUESTS.labels(endpoint, str(status)).inc()
             REQUEST_DURATION.labels(endpoint).observe(elapsed)
@@ -74,6 +88,16 @@ class RequestContextMiddleware:
                     "model_version": self._model_version,
                 },
             )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (`/v2/models/{model_name}/infer`), never the raw path.
+
+    Templates come from the code, so the series stay bounded; unmatched paths are "other".
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    return template if isinstance(template, str) and template in _TEMPLATES else "other"
 
 
 def _incoming_request_id(scope: Scope) -> bytes | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
@@ -18,6 +19,7 @@ from mlvajra.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
+from mlvajra.predictor import Predictions
 from mlvajra.serving.metrics import (
     INFERENCE_DURATION,
     INSTANCES,
@@ -31,6 +33,8 @@ from mlvajra.serving.state import service_state
 
 logger = logging.getLogger("mlvajra")
 router = APIRouter()
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
@@ -48,7 +52,7 @@ def _json(body: bytes, status_code: int = 200) -> Response:
     return Response(body, status_code=status_code, media_type="application/json")
 
 
-async def _read_body(request: Request, limit: int) -> bytes | bytearray:
+async def read_body(request: Request, limit: int) -> bytes | bytearray:
     """The body, refusing (413) before reading more than `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -83,10 +87,19 @@ async def predict(request: Request) -> Response:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as Content-Type: application/json")
-    body = await _read_body(request, state.body_limit)
+    body = await read_body(request, state.body_limit)
+    return _json(scored(request, codec.predict, body))
+
+
+def scored(request: Request, work: Callable[[_In], tuple[_Out, Predictions]], body: _In) -> _Out:
+    """Run one request's validation and inference, counting it in the metrics every route shares.
+
+    `work` is a codec's whole decode -> predict -> encode step: bad input counts per field, a
+    model failure becomes an `InferenceError` (500, details in the log only).
+    """
     started = time.perf_counter()
     try:
-        payload, predictions = codec.predict(body)
+        payload, predictions = work(body)
     except InvalidInstancesError as error:
         for field, count in error.field_counts.items():
             INVALID_INSTANCES.labels(field).inc(count)
@@ -103,7 +116,7 @@ async def predict(request: Request) -> Response:
     if predictions.probabilities is not None:
         for label, count in Counter(predictions.labels.tolist()).items():
             PREDICTIONS.labels(str(label)).inc(count)
-    return _json(payload)
+    return payload
 
 
 @router.get("/health", response_model=StatusResponse)

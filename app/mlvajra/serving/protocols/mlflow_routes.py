@@ -1,0 +1,60 @@
+"""MLflow scoring protocol routes: `GET /ping` and `POST /invocations`, over `MlflowCodec`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from mlvajra.errors import NotReadyError
+from mlvajra.serving.protocols.mlflow import MlflowCodec, body_kind
+from mlvajra.serving.routes import read_body, scored
+from mlvajra.serving.state import service_state
+
+router = APIRouter(tags=["MLflow scoring protocol"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": 'Bad input: {"error_code": "BAD_REQUEST", "message", "details", ...}'},
+    413: {"description": "Too many records or body too large"},
+    415: {"description": "Not application/json, text/csv or application/csv"},
+    503: {"description": "Model not loaded yet, or draining"},
+}
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "exactly one of dataframe_split, dataframe_records, "
+                    "instances, inputs; optional empty params",
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}, "description": "a header row, then rows"},
+        },
+    }
+}
+
+
+@router.get("/ping", responses={503: _ERRORS[503]})
+async def mlflow_ping(request: Request) -> Response:
+    """Readiness in MLflow's and SageMaker's terms: 200 once the model is loaded and warmed up."""
+    state = service_state(request)
+    if state.draining:
+        raise NotReadyError("draining: this worker is shutting down")
+    state.loaded_codec()
+    return Response(b'{"status":"ready"}', media_type="application/json")
+
+
+# async def on purpose, as /predict: the work is bounded by MLVAJRA_MAX_INSTANCES.
+@router.post("/invocations", responses=_ERRORS, openapi_extra=_BODY)
+async def mlflow_invocations(request: Request) -> Response:
+    """Score a DataFrame (split or records), instances/inputs, or CSV: `{"predictions": [...]}`."""
+    state = service_state(request)
+    predictor = state.loaded_codec().predictor
+    codec: MlflowCodec = request.app.state.mlflow
+    kind = body_kind(request.headers.get("content-type", ""))
+    # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
+    body = bytes(await read_body(request, state.body_limit))
+    payload = scored(request, lambda raw: codec.invoke(predictor, raw, kind), body)
+    return Response(payload, media_type="application/json")

@@ -1,0 +1,108 @@
+"""What every protocol codec shares: rows judged by the /predict record rules; JSON with NaN.
+
+A protocol decodes its own wire format into plain records (one dict per row, keyed by the
+manifest's input names) and hands them here: the same strict record type as /predict
+(`mlvajra.inputs.build_record_type`), the same messages, the same details cap and metrics labels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from mlvajra.artifact import Manifest
+from mlvajra.errors import InvalidInstancesError, MalformedJSONError, PayloadTooLargeError
+from mlvajra.inputs import MAX_DETAILS, Problem, build_record_type, message_for
+from mlvajra.serving.codec import field_counts, problem_at
+
+
+def loads_allowing_nan(body: bytes) -> tuple[Any, bool]:
+    """Parse JSON; a bare `NaN` / `Infinity` token (MLflow's and tritonclient's) is accepted too.
+
+    orjson refuses those tokens, so Python's parser runs only when orjson fails. Returns the value
+    and whether the fallback ran (only then can a float be NaN or infinite).
+    """
+    try:
+        return orjson.loads(body), False
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body), True
+    except (ValueError, RecursionError):
+        raise MalformedJSONError("the body is not valid JSON") from None
+
+
+def invalid(problems: Sequence[Problem], message: str, field_names: set[str]) -> Exception:
+    """The 422-family error for these problems (protocol routes render it as their 400)."""
+    return InvalidInstancesError(
+        message,
+        [problem.as_detail() for problem in problems[:MAX_DETAILS]],
+        field_counts(problems, field_names),
+    )
+
+
+class RecordRules:
+    """Judges decoded rows as /predict judges its instances."""
+
+    def __init__(self, manifest: Manifest, max_instances: int) -> None:
+        self.inputs = manifest.inputs
+        self.max_instances = max_instances
+        self.field_names = {spec.name for spec in manifest.inputs}
+        self._nullable = [spec.name for spec in manifest.inputs if spec.nullable]
+        self._adapter: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(
+            list[build_record_type(manifest.inputs)]  # type: ignore[arg-type,misc]
+        )
+
+    def check_count(self, rows: int) -> None:
+        """413 beyond `max_instances`, 400 for no rows at all."""
+        if rows > self.max_instances:
+            raise PayloadTooLargeError(
+                f"too many instances: at most {self.max_instances} per request"
+            )
+        if rows < 1:
+            raise invalid(
+                [Problem(row=None, field=None, message=message_for("too_short"))],
+                "no records to score",
+                self.field_names,
+            )
+
+    def validate(self, rows: list[Any], nan_is_missing: bool = False) -> list[dict[str, Any]]:
+        """The rows as validated records; `nan_is_missing`: a NaN float in a nullable field is null.
+
+        A NaN left in a field that is not nullable is refused as /predict refuses it.
+        """
+        self.check_count(len(rows))
+        if nan_is_missing and self._nullable:
+            rows = [self._nan_to_none(row) for row in rows]
+        try:
+            return self._adapter.validate_python(rows, strict=True)
+        except ValidationError as error:
+            items = error.errors(include_input=False, include_url=False)
+            problems = [problem_at(("instances", *item["loc"]), item) for item in items]
+            bad_rows = {problem.row for problem in problems if problem.row is not None}
+            raise invalid(
+                problems,
+                f"{len(problems)} invalid value(s) in {len(bad_rows)} record(s)",
+                self.field_names,
+            ) from None
+
+    def nan_as_missing(self, name: str, values: list[Any]) -> list[Any]:
+        """One column's NaN floats as nulls when the field is nullable (else left to be refused)."""
+        if name not in self._nullable:
+            return values
+        # NaN is the one value unequal to itself; a column walk is cheaper than one per row.
+        return [None if value != value else value for value in values]
+
+    def _nan_to_none(self, row: Any) -> Any:
+        if not isinstance(row, dict):
+            return row
+        for name in self._nullable:
+            value = row.get(name)
+            if isinstance(value, float) and math.isnan(value):
+                row = {**row, name: None}
+        return row

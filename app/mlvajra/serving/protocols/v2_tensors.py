@@ -1,0 +1,147 @@
+"""V2 input tensors -> one column of plain values per manifest input (JSON data or binary).
+
+Only what is V2's own is checked here: names, datatypes, shapes, data lengths, binary sizes. The
+values themselves are judged afterwards by the /predict record rules (`RecordRules`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NotRequired
+
+from pydantic import ConfigDict, Field
+from typing_extensions import TypedDict
+
+from mlvajra.artifact import Manifest
+from mlvajra.inputs import MAX_DETAILS, Problem, message_for, shorten
+from mlvajra.serving.protocols.records import RecordRules, invalid
+from mlvajra.serving.protocols.v2_binary import NUMPY_TYPES, BinaryTensorError, decode_tensor
+
+_INTEGER_TYPES = frozenset(name for name in NUMPY_TYPES if "INT" in name)
+_ACCEPTED = {
+    "number": _INTEGER_TYPES | {"FP16", "FP32", "FP64"},
+    "integer": _INTEGER_TYPES,
+    "string": frozenset({"BYTES"}),
+    "boolean": frozenset({"BOOL"}),
+}
+# What model metadata advertises: the ONNX graph computes numbers in float32.
+ADVERTISED = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean": "BOOL"}
+_CONFIG = ConfigDict(extra="allow", strict=True)
+Shape = list[Annotated[int, Field(ge=0)]]
+
+
+class RequestInput(TypedDict):
+    """One input tensor: a column of the model."""
+
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    name: str
+    shape: Shape
+    datatype: str
+    parameters: NotRequired[dict[str, Any]]
+    data: NotRequired[list[Any]]
+
+
+class RequestOutput(TypedDict):
+    """An output asked for by name."""
+
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    name: str
+    parameters: NotRequired[dict[str, Any]]
+
+
+class InferenceRequest(TypedDict):
+    """The V2 inference request (extra keys, such as KServe's `model_name`, are allowed)."""
+
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    id: NotRequired[str]
+    parameters: NotRequired[dict[str, Any]]
+    inputs: list[RequestInput]
+    outputs: NotRequired[list[RequestOutput]]
+
+
+class TensorReader:
+    """Reads a request's input tensors as the model's columns."""
+
+    def __init__(self, manifest: Manifest, rules: RecordRules) -> None:
+        self._inputs = manifest.inputs
+        self._specs = {spec.name: spec for spec in manifest.inputs}
+        self._rules = rules
+
+    def columns(
+        self, tensors: list[RequestInput], tail: memoryview | None
+    ) -> tuple[list[list[Any]], bool]:
+        """One list of values per manifest input, in manifest order; whether any came in binary."""
+        problems: list[Problem] = []
+        found: dict[str, list[Any]] = {}
+        rows: int | None = None
+        offset = 0
+        for tensor in tensors:
+            name = tensor["name"]
+            where = shorten(name)
+            size = tensor.get("parameters", {}).get("binary_data_size")
+            raw = None
+            if size is not None:
+                if tail is None or type(size) is not int or size < 0 or offset + size > len(tail):
+                    message = "binary_data_size exceeds the binary data"
+                    problems.append(Problem(None, where, message))
+                    continue
+                raw = tail[offset : offset + size]
+                offset += size
+            spec = self._specs.get(name)
+            if spec is None:
+                problems.append(Problem(None, where, message_for("extra_forbidden")))
+                continue
+            if name in found:
+                problems.append(Problem(None, where, "input given more than once"))
+                continue
+            datatype, shape = tensor["datatype"], tensor["shape"]
+            if datatype not in _ACCEPTED[spec.type]:
+                allowed = ", ".join(sorted(_ACCEPTED[spec.type]))
+                message = f"datatype {shorten(datatype)} does not fit type {spec.type} ({allowed})"
+                problems.append(Problem(None, where, message))
+                continue
+            if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
+                problems.append(Problem(None, where, "shape must be [N] or [N, 1]"))
+                continue
+            self._rules.check_count(shape[0])
+            if rows is not None and shape[0] != rows:
+                message = f"shape[0] is {shape[0]}, other inputs have {rows} rows"
+                problems.append(Problem(None, where, message))
+                continue
+            rows = shape[0]
+            try:
+                values = self._values(tensor, raw, shape[0])
+            except BinaryTensorError as error:
+                problems.append(Problem(None, where, str(error)))
+                continue
+            if datatype in _INTEGER_TYPES and spec.type == "number":
+                problems += [
+                    Problem(row, where, f"must be an integer (datatype {datatype})")
+                    for row, value in enumerate(values)
+                    if isinstance(value, float)
+                ][:MAX_DETAILS]
+            found[name] = values
+        if tail is not None and offset != len(tail) and not problems:
+            message = f"the binary data is {len(tail)} bytes, the inputs declare {offset}"
+            problems.append(Problem(None, None, message))
+        for spec in self._inputs:
+            if spec.name not in found and not any(p.field == spec.name for p in problems):
+                problems.append(Problem(None, spec.name, "required input is missing"))
+        if problems:
+            raise invalid(problems, "the inputs do not match the model's inputs", set(self._specs))
+        columns = [found[spec.name] for spec in self._inputs]
+        return columns, tail is not None and offset > 0
+
+    @staticmethod
+    def _values(tensor: RequestInput, raw: memoryview | None, count: int) -> list[Any]:
+        if raw is not None:
+            if "data" in tensor:
+                raise BinaryTensorError("both data and binary_data_size are given")
+            return decode_tensor(raw, tensor["datatype"], count)
+        if "data" not in tensor:
+            raise BinaryTensorError("data is missing")
+        data = tensor["data"]
+        if data and isinstance(data[0], list):
+            data = [value for row in data for value in (row if isinstance(row, list) else [row])]
+        if len(data) != count:
+            raise BinaryTensorError(f"data holds {len(data)} value(s), shape[0] says {count}")
+        return data
