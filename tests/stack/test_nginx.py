@@ -45,8 +45,10 @@ def test_a_socket_path_linux_cannot_bind_is_refused_by_name(tmp_path: Path) -> N
 
 
 def test_the_rate_limit_is_off_unless_a_rate_is_given(tmp_path: Path) -> None:
-    render_local(tmp_path / "off", EdgeOptions(), tmp_path / "active.sock")
-    render_local(tmp_path / "on", EdgeOptions(rate="1000r/s"), tmp_path / "active.sock")
+    render_local(tmp_path / "off", EdgeOptions(body_limit=1 << 20), tmp_path / "active.sock")
+    render_local(
+        tmp_path / "on", EdgeOptions(rate="1000r/s", body_limit=1 << 20), tmp_path / "active.sock"
+    )
     off = (tmp_path / "off" / "mlvajra.conf").read_text()
     on = (tmp_path / "on" / "mlvajra.conf").read_text()
     # nginx counts no request whose key is empty: "off" maps every client to the empty key.
