@@ -183,6 +183,8 @@ CASES = [
 TABLE_ONLY = [
     ("a body over the size limit", 413, "payload_too_large"),
     ("a slow client", 200, None),
+    # tests/topology/test_edge_limits.py: nginx's per-address limit_conn.
+    ("too many requests at once from one address", 429, "rate_limited"),
 ]
 
 
