@@ -65,7 +65,9 @@ def up(
         ),
     ] = CONN_PER_CLIENT,
     proxy_timeout: Annotated[str, typer.Option(help="nginx read timeout to a color.")] = "10s",
-    docs: Annotated[bool, typer.Option(help="Serve /docs and /openapi.json through nginx.")] = True,
+    docs: Annotated[
+        bool, typer.Option(help="Serve /docs and /openapi.json through nginx; off by default.")
+    ] = False,
     models_root: Annotated[
         Path, typer.Option(help="compose: the folder mounted read-only at /models.")
     ] = Path("models"),
