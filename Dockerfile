@@ -20,6 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOST=0.0.0.0 \
     PORT=8000 \
     MLVAJRA_MODEL_DIR=/models/penguins/1 \
+    MLVAJRA_DOCS=false \
     PROMETHEUS_MULTIPROC_DIR=/tmp/mlvajra-metrics
 WORKDIR /srv/mlvajra
 COPY --from=build /opt/venv /opt/venv

@@ -198,6 +198,16 @@ TABLE_ONLY = [
     ("more than 100 bad values", 422, "invalid_instances"),  # test_validation_rules.py
     ("a body over the size limit", 413, "payload_too_large"),
     ("a slow client", 200, None),
+    # tests/topology/test_edge_limits.py: nginx's per-address limit_conn.
+    ("too many requests at once from one address", 429, "rate_limited"),
+    # tests/topology/test_edge_hygiene.py: nginx's own errors, through real nginx.
+    ("a request line nginx cannot parse", 400, "bad_request"),
+    ("a method nginx refuses (`TRACE`)", 405, "method_not_allowed"),
+    ("a request line over 8 KiB", 414, "uri_too_long"),
+    ("an unknown `Transfer-Encoding`", 501, "not_implemented"),
+    # tests/serving/test_http_hygiene.py.
+    ("a trailing slash (`/health/`, any `Host`)", 404, "not_found"),
+    ("`HEAD /health`, `HEAD /ready`", 200, None),
 ]
 
 

@@ -72,4 +72,4 @@ def test_mlvajra_serve_runs_gunicorn_with_the_project_config(
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
-    assert "uvicorn_worker.UvicornWorker" in (tmp_path / "serve.log").read_text()
+    assert "mlvajra.serving.worker.Worker" in (tmp_path / "serve.log").read_text()

@@ -85,6 +85,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs else None,
         openapi_url="/openapi.json" if settings.docs else None,
         redoc_url=None,
+        # No 307 from /health/ to /health: its Location would repeat whatever Host was sent.
+        redirect_slashes=False,
     )
     app.state.service = state
     app.state.expose_errors = settings.expose_errors

@@ -31,7 +31,7 @@ except MlvajraError as error:
 
 bind = _settings.binds
 workers = _settings.workers
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "mlvajra.serving.worker.Worker"
 # Timeouts ordered for a proxy in front: nginx's upstream keepalive_timeout (60 s) is shorter than
 # ours, so nginx never reuses a socket gunicorn already closed; nginx's proxy_read_timeout (10 s)
 # is shorter than graceful_timeout (20 s), which is shorter than the container stop grace (30 s).

@@ -34,10 +34,11 @@ _TEMPLATES = frozenset(
     }
 )
 _CLOSE = (b"connection", b"close")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 class RequestContextMiddleware:
-    """Adds X-Request-ID (echoed when safe, else generated) and X-Model-Version; counts requests.
+    """Adds X-Request-ID (echoed when safe, else generated), X-Model-Version and nosniff; counts.
 
     While the worker drains, every response also says `Connection: close`: a proxy or client
     holding a keep-alive connection then opens its next one elsewhere, instead of racing the
@@ -57,7 +58,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         request_id = _incoming_request_id(scope) or uuid.uuid4().hex.encode()
         scope[REQUEST_ID_SCOPE_KEY] = request_id.decode()
-        extra_headers = [(b"x-request-id", request_id), self._version_header]
+        extra_headers = [(b"x-request-id", request_id), self._version_header, _NOSNIFF]
         status = 500
 
         async def send_with_headers(message: Message) -> None:

@@ -120,12 +120,14 @@ def scored(request: Request, work: Callable[[_In], tuple[_Out, Predictions]], bo
 
 
 @router.get("/health", response_model=StatusResponse)
+@router.head("/health", include_in_schema=False)
 async def read_health() -> Response:
     """Liveness: 200 while the process can answer."""
     return _json(b'{"status":"ok"}')
 
 
 @router.get("/ready", response_model=StatusResponse, responses={503: _ERRORS[503]})
+@router.head("/ready", include_in_schema=False)
 async def read_ready(request: Request) -> Response:
     """Readiness: 200 once the model is loaded and warmed up, 503 while starting or draining."""
     state = service_state(request)

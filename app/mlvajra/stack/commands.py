@@ -12,7 +12,7 @@ import typer
 from mlvajra.config import load_settings
 from mlvajra.errors import StackError
 from mlvajra.stack.history import ReleaseRecord, describe, history_table, live_releases
-from mlvajra.stack.nginx import CONTROL_PORT, EdgeOptions, check_rate
+from mlvajra.stack.nginx import CONN_PER_CLIENT, CONTROL_PORT, EdgeOptions, check_rate
 from mlvajra.stack.platform import Backend, free_port
 from mlvajra.stack.state import STATE_FILE, StackState
 from mlvajra.stack.switch import confirm_through_edge, gate, release_of, switch
@@ -57,8 +57,18 @@ def up(
     burst: Annotated[
         int, typer.Option(help="With --rate: requests a client may send above it.")
     ] = 200,
+    conn_per_client: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Requests one client address may have in progress at once (429 above); "
+            "keep it far above what one application backend sends at once.",
+        ),
+    ] = CONN_PER_CLIENT,
     proxy_timeout: Annotated[str, typer.Option(help="nginx read timeout to a color.")] = "10s",
-    docs: Annotated[bool, typer.Option(help="Serve /docs and /openapi.json through nginx.")] = True,
+    docs: Annotated[
+        bool, typer.Option(help="Serve /docs and /openapi.json through nginx; off by default.")
+    ] = False,
     models_root: Annotated[
         Path, typer.Option(help="compose: the folder mounted read-only at /models.")
     ] = Path("models"),
@@ -78,6 +88,7 @@ def up(
         control_port=free_port() if backend == BackendKind.local else CONTROL_PORT,
         rate=check_rate(rate),
         burst=burst,
+        conn_per_client=conn_per_client,
         proxy_timeout=proxy_timeout,
         docs=docs,
         body_limit=load_settings().body_limit_for(manifest.inputs),

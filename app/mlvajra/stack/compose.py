@@ -47,6 +47,7 @@ class ComposeBackend:
             # Empty: docker-compose.yml turns the limit off (MLVAJRA_RATE_LIMIT).
             "MLVAJRA_RATE": self.options.rate or "",
             "MLVAJRA_BURST": str(self.options.burst),
+            "MLVAJRA_CONN_PER_CLIENT": str(self.options.conn_per_client),
             "MLVAJRA_DOCS": str(self.options.docs).lower(),
         }
         for color, (model_dir, release) in self.releases.items():

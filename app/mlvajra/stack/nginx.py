@@ -30,6 +30,9 @@ RATE_PATTERN = re.compile(r"[1-9][0-9]{0,8}r/[sm]")
 RATE_WHEN_OFF = "1r/s"
 """The zone's rate while the limit is off: nginx needs a valid one though it counts nothing."""
 
+CONN_PER_CLIENT = 512
+"""Default cap on one address's requests in progress: 32x a backend sending with 16 at once."""
+
 _PLACEHOLDER = re.compile(r"\$\{(MLVAJRA_[A-Z_]+)\}")
 
 
@@ -49,6 +52,13 @@ class EdgeOptions(BaseModel):
     their traffic (a per-address 100 r/s turned 99.8 % of one backend's requests into 429)."""
     burst: int = 200
     """Requests above the rate a client may send at once before getting 429 (with a rate)."""
+    conn_per_client: int = Field(default=CONN_PER_CLIENT, ge=1)
+    """Requests one client address may have in progress at once (nginx `limit_conn`); 429 above.
+
+    Far above one application backend (one address, 16 to a few hundred keep-alive connections),
+    far below what the edge holds (worker_connections 8192 per nginx worker)."""
+    client_timeout: str = "10s"
+    """Longest pause between two reads of a client's headers or body, or two writes to it."""
     proxy_timeout: str = "10s"
     """nginx read/send timeout to the color; below gunicorn's graceful_timeout (20 s)."""
     docs: bool = True
@@ -133,6 +143,8 @@ def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Pat
         "MLVAJRA_ACCESS_LOG": str(prefix / "access.log"),
         "MLVAJRA_CLIENT_MAX_BODY_SIZE": str(options.body_limit),
         **rate_values(options),
+        "MLVAJRA_CONN_PER_CLIENT": str(options.conn_per_client),
+        "MLVAJRA_CLIENT_TIMEOUT": options.client_timeout,
         "MLVAJRA_PROXY_TIMEOUT": options.proxy_timeout,
         "MLVAJRA_DOCS": str(options.docs).lower(),
     }
