@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from mlvajra.stack import commands, state
-from mlvajra.stack.platform import ColorState, Release
+from mlvajra.stack.platform import ColorState
+from tests.stack.fakes import PassingBackend
 
 
-class EdgeFailsBackend:
+class EdgeFailsBackend(PassingBackend):
     """A color that passes every gate, and an nginx whose start fails with a plain OSError."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def start_color(self, color: str, release: Release) -> ColorState:
-        self.calls.append(f"start {color}")
-        return ColorState.of(color, release, port=1)
-
-    def color_request(
-        self, state: ColorState, method: str, path: str, body: bytes | None = None
-    ) -> tuple[int, bytes]:
-        if path == "/predict":
-            return 200, b'{"predictions": [{"label": "Adelie"}]}'
-        return 200, json.dumps({"version": state.version, "sha256": state.sha256}).encode()
-
-    def color_running(self, state: ColorState) -> bool:
-        return True
-
-    def stop_color(self, state: ColorState) -> str:
-        self.calls.append(f"stop {state.color}")
-        return "exited cleanly"
-
-    def point_edge_at(self, state: ColorState) -> None:
-        raise AssertionError("up points nginx through start_edge")
 
     def start_edge(self, first: ColorState) -> None:
         # What a wheel without its templates raised: the color was left running, untracked.
