@@ -12,12 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tritonclient.http as triton
 
-from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS
+from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS, penguin_column
 
-_NUMPY = {"BYTES": object, "FP32": np.float32, "INT64": np.int64}
 Wrk = Callable[..., dict[str, float]]
 
 
@@ -30,8 +28,7 @@ def _v2(rows: list[dict[str, Any]], binary: bool) -> tuple[bytes, int | None]:
     inputs = []
     for name, datatype in PENGUIN_DATATYPES.items():
         tensor = triton.InferInput(name, [len(rows), 1], datatype)
-        values = np.array([row[name] for row in rows], dtype=_NUMPY[datatype]).reshape(-1, 1)
-        tensor.set_data_from_numpy(values, binary_data=binary)
+        tensor.set_data_from_numpy(penguin_column(rows, name), binary_data=binary)
         inputs.append(tensor)
     outputs = [triton.InferRequestedOutput(name, binary_data=binary) for name in ("predict",)]
     body, json_size = triton.InferenceServerClient.generate_request_body(inputs, outputs)

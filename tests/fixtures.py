@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import TypeAdapter, ValidationError
 
 from mlvajra.artifact import Manifest
@@ -102,3 +104,12 @@ def v2_inputs(rows: Sequence[dict[str, Any]], shape_1d: bool = False) -> list[di
         {"name": name, "shape": shape, "datatype": datatype, "data": [row[name] for row in rows]}
         for name, datatype in PENGUIN_DATATYPES.items()
     ]
+
+
+_NUMPY_TYPES: dict[str, Any] = {"BYTES": object, "FP32": np.float32, "INT64": np.int64}
+
+
+def penguin_column(rows: Sequence[dict[str, Any]], name: str) -> npt.NDArray[Any]:
+    """One input of `rows` as the (rows, 1) numpy array a V2 client sends for its datatype."""
+    dtype = _NUMPY_TYPES[PENGUIN_DATATYPES[name]]
+    return np.array([row[name] for row in rows], dtype=dtype).reshape(-1, 1)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+import psutil
 
 from mlvajra.cli import GUNICORN_ARGS
 from mlvajra.stack.nginx import EdgeOptions, render_local
@@ -278,3 +279,15 @@ def wait_until_busy(access_log: Path, load: Load, logged_bytes: int = 200_000) -
         if time.monotonic() > deadline:
             raise TimeoutError("the load never started")
         time.sleep(0.1)
+
+
+def live_workers(master: psutil.Process) -> set[int]:
+    """The pids of `master`'s children that are alive (not zombies)."""
+    alive = set()
+    for child in master.children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.add(child.pid)
+        except psutil.NoSuchProcess:  # reaped between the listing and the look
+            continue
+    return alive

@@ -11,13 +11,12 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
-from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS
+from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS, penguin_column
 from tests.topology.processes import Gunicorn
 
 pytestmark = pytest.mark.topology
 ROWS = [row for row, _ in REFERENCE_ROWS]
 LABELS = [label for _, label in REFERENCE_ROWS]
-_NUMPY = {"BYTES": object, "FP32": np.float32, "INT64": np.int64}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +34,7 @@ def _triton_inputs(rows: list[dict[str, Any]], binary: bool) -> list[triton.Infe
     inputs = []
     for name, datatype in PENGUIN_DATATYPES.items():
         tensor = triton.InferInput(name, [len(rows), 1], datatype)
-        values = np.array([row[name] for row in rows], dtype=_NUMPY[datatype]).reshape(-1, 1)
-        tensor.set_data_from_numpy(values, binary_data=binary)
+        tensor.set_data_from_numpy(penguin_column(rows, name), binary_data=binary)
         inputs.append(tensor)
     return inputs
 

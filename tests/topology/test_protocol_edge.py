@@ -7,18 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS
+from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS, penguin_column
 from tests.topology.processes import Gunicorn, Nginx
 
 pytestmark = pytest.mark.topology
 ROWS = [row for row, _ in REFERENCE_ROWS]
 LABELS = [label for _, label in REFERENCE_ROWS]
 BODY_LIMIT = 16_384
-_NUMPY = {"BYTES": object, "FP32": np.float32, "INT64": np.int64}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +43,7 @@ def test_real_clients_through_nginx(color: Gunicorn, tmp_path: Path) -> None:
         inputs = []
         for name, datatype in PENGUIN_DATATYPES.items():
             tensor = triton.InferInput(name, [3, 1], datatype)
-            values = np.array([row[name] for row in ROWS], dtype=_NUMPY[datatype])
-            tensor.set_data_from_numpy(values.reshape(-1, 1))  # binary, tritonclient's default
+            tensor.set_data_from_numpy(penguin_column(ROWS, name))  # binary, tritonclient's default
             inputs.append(tensor)
         labels = client.infer("penguins", inputs).as_numpy("predict")
         assert labels is not None

@@ -13,27 +13,16 @@ import pytest
 
 from mlvajra.artifact import ONNX_FILE
 from tests.topology.faults import rewrite_manifest
-from tests.topology.processes import Gunicorn
+from tests.topology.processes import Gunicorn, live_workers
 
 pytestmark = pytest.mark.topology
-
-
-def _workers(master: psutil.Process) -> set[int]:
-    alive = set()
-    for child in master.children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
-                alive.add(child.pid)
-        except psutil.NoSuchProcess:  # reaped between the listing and the look
-            continue
-    return alive
 
 
 def _replace(master: psutil.Process, victim: int, count: int) -> None:
     """SIGKILL `victim` and wait (bounded) until gunicorn has `count` other workers again."""
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while len(_workers(master) - {victim}) < count:
+    while len(live_workers(master) - {victim}) < count:
         assert master.is_running(), "the master exited"
         assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
         time.sleep(0.1)
@@ -45,13 +34,13 @@ def test_respawned_workers_keep_serving_the_verified_artifact(
     with Gunicorn(artifact_copy, tmp_path, workers=2) as server:
         assert server.process is not None
         master = psutil.Process(server.process.pid)
-        original = _workers(master)
+        original = live_workers(master)
         # In place, after start: a rewritten manifest and a corrupted graph.
         rewrite_manifest(artifact_copy, version="1-REWRITTEN")
         (artifact_copy / ONNX_FILE).write_bytes(b"corrupted")
         for victim in sorted(original):  # every worker is a respawn afterwards
             _replace(master, victim, 2)
-        assert not _workers(master) & original
+        assert not live_workers(master) & original
         deadline = time.monotonic() + 30
         versions = []
         while len(versions) < 20:

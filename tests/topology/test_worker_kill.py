@@ -12,7 +12,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.topology.processes import Gunicorn, Load, Nginx, wait_until_busy
+from tests.topology.processes import Gunicorn, Load, Nginx, live_workers, wait_until_busy
 
 pytestmark = pytest.mark.topology
 
@@ -28,17 +28,6 @@ def _predictions_counted(url: str) -> float:
     return 0.0
 
 
-def _workers(master: psutil.Process) -> set[int]:
-    alive = set()
-    for child in master.children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
-                alive.add(child.pid)
-        except psutil.NoSuchProcess:  # reaped between the listing and the look
-            continue
-    return alive
-
-
 def test_killed_worker_loses_only_its_in_flight_requests(
     artifact_dir: Path, tmp_path: Path, one_record: dict[str, Any]
 ) -> None:
@@ -48,7 +37,7 @@ def test_killed_worker_loses_only_its_in_flight_requests(
     ):
         assert color.process is not None
         master = psutil.Process(color.process.pid)
-        workers = _workers(master)
+        workers = live_workers(master)
         assert len(workers) == 2
         counted_before = _predictions_counted(color.url)
 
@@ -59,10 +48,10 @@ def test_killed_worker_loses_only_its_in_flight_requests(
         figures = load.result()
 
         deadline = time.monotonic() + 30
-        while len(_workers(master) - {victim}) < 2:
+        while len(live_workers(master) - {victim}) < 2:
             assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
             time.sleep(0.1)
-        replacement = _workers(master) - workers
+        replacement = live_workers(master) - workers
         counted_after = _predictions_counted(color.url)
         with httpx.Client(base_url=color.url, timeout=10) as client:
             for _ in range(50):
