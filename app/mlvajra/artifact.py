@@ -31,6 +31,10 @@ class InputSpec(BaseModel):
     type: InputType
     nullable: bool
     categories: list[str] | None = None
+    dtype: str | None = None
+    """The pandas dtype the pipeline was fitted with ("float64", "Int64", "category", ...), so a
+    runner can rebuild the frame it expects; None for artifacts of mlvajra's built-in pipeline
+    (float64 numbers, text with the missing marker)."""
 
 
 class Metrics(BaseModel):

@@ -14,7 +14,7 @@ from skl2onnx import to_onnx
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from mlvajra.artifact import REFERENCE_FILE, InputSpec, Parity, Task
+from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, REFERENCE_FILE, Format, InputSpec, Parity, Task
 from mlvajra.errors import VerificationError
 from mlvajra.runners import OnnxRunner
 
@@ -171,3 +171,42 @@ def compare(
 def export_joblib(pipeline: Pipeline, path: Path) -> None:
     """Pickle the pipeline (the fallback format, and the reference for debugging)."""
     joblib.dump(pipeline, path)
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What `export_artifact` wrote into the work folder, and why that format serves."""
+
+    format: Format
+    format_reason: str | None
+    parity: Parity | None
+
+
+def export_artifact(
+    pipeline: Pipeline,
+    inputs: list[InputSpec],
+    task: Task,
+    parity_frame: pd.DataFrame,
+    work_dir: Path,
+    tolerance: float,
+) -> Exported:
+    """Write the model files of a fitted pipeline into `work_dir`: joblib always, ONNX (with the
+    parity rows in `reference.npz`) when it converts and agrees with scikit-learn on
+    `parity_frame` (the held-out rows, as the pipeline takes them)."""
+    export_joblib(pipeline, work_dir / JOBLIB_FILE)
+    format_reason = export_onnx(pipeline, inputs, work_dir / ONNX_FILE)
+    if format_reason is not None:
+        return Exported(format="joblib", format_reason=format_reason, parity=None)
+    reference = reference_outputs(pipeline, parity_frame, task)
+    parity = onnx_parity(
+        work_dir / ONNX_FILE, frame_columns(parity_frame, inputs), reference, task, tolerance
+    )
+    if not parity.passed:
+        # Never serve a model that disagrees with the one that was evaluated.
+        (work_dir / ONNX_FILE).unlink()
+        return Exported(
+            format="joblib", format_reason=f"{parity.reason}; serving joblib instead", parity=parity
+        )
+    # What `mlvajra verify` checks the graph against, without unpickling anything.
+    save_reference(work_dir / REFERENCE_FILE, parity_frame, inputs, reference)
+    return Exported(format="onnx", format_reason=None, parity=parity)

@@ -13,11 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlvajra.artifact import (
-    JOBLIB_FILE,
     MANIFEST_NAME,
-    ONNX_FILE,
-    REFERENCE_FILE,
-    Format,
     Manifest,
     Task,
     Training,
@@ -33,15 +29,7 @@ from mlvajra.training.datasets import (
     read_dataset,
 )
 from mlvajra.training.evaluate import EvaluationError, evaluate, metric_for
-from mlvajra.training.export import (
-    DEFAULT_TOLERANCE,
-    export_joblib,
-    export_onnx,
-    frame_columns,
-    onnx_parity,
-    reference_outputs,
-    save_reference,
-)
+from mlvajra.training.export import DEFAULT_TOLERANCE, export_artifact
 from mlvajra.training.pipeline import build_pipeline
 
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnxruntime", "onnx", "numpy", "pandas")
@@ -120,34 +108,16 @@ def train(options: TrainOptions) -> Path:
     # Written in a hidden folder and renamed at the end: a failed run leaves no half artifact.
     work_dir = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_root))
     try:
-        export_joblib(evaluation.pipeline, work_dir / JOBLIB_FILE)
-        model_format: Format = "joblib"
-        parity = None
-        format_reason = export_onnx(evaluation.pipeline, inputs, work_dir / ONNX_FILE)
-        if format_reason is None:
-            reference = reference_outputs(evaluation.pipeline, features, task)
-            parity = onnx_parity(
-                work_dir / ONNX_FILE,
-                frame_columns(features, inputs),
-                reference,
-                task,
-                options.parity_tolerance,
-            )
-            if parity.passed:
-                model_format = "onnx"
-                # What `mlvajra verify` checks the graph against, without unpickling anything.
-                save_reference(work_dir / REFERENCE_FILE, features, inputs, reference)
-            else:
-                # Never serve a model that disagrees with the one that was evaluated.
-                format_reason = f"{parity.reason}; serving joblib instead"
-                (work_dir / ONNX_FILE).unlink()
+        exported = export_artifact(
+            evaluation.pipeline, inputs, task, features, work_dir, options.parity_tolerance
+        )
         files = {p.name: sha256_file(p) for p in sorted(work_dir.iterdir())}
         classes = evaluation.pipeline.classes_.tolist() if task == "classification" else None
         manifest = Manifest(
             name=name,
             version=version,
             task=task,
-            format=model_format,
+            format=exported.format,
             created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             files=files,
             inputs=inputs,
@@ -155,8 +125,8 @@ def train(options: TrainOptions) -> Path:
             classes=classes,
             metrics=evaluation.metrics,
             baseline_metrics=evaluation.baseline_metrics,
-            parity=parity,
-            format_reason=format_reason,
+            parity=exported.parity,
+            format_reason=exported.format_reason,
             training=Training(
                 data_source=dataset.source,
                 rows=len(frame),
