@@ -46,6 +46,29 @@ class Metrics(BaseModel):
     cv_std: float | None = None
 
 
+class MetricRecord(BaseModel):
+    """How the metric was chosen, so every later evaluation (monitoring on live labels) scores
+    the same way: `mlvajra.training.scoring.metric_from_record` rebuilds it."""
+
+    name: str
+    """A scikit-learn scorer name, one of mlvajra's short names (rmse, mae), or module:function."""
+    source: Literal["mlvajra", "sklearn", "user"]
+    greater_is_better: bool
+    response: Literal["predict", "predict_proba", "decision_function"] = "predict"
+    """What the metric scores: labels/values, or the model's probabilities or decision values."""
+
+
+class Baseline(BaseModel):
+    """A reference model scored with the same metric on the same held-out rows."""
+
+    name: Literal["dummy", "linear"]
+    estimator: str
+    metrics: Metrics
+    fitted_on: Literal["training rows", "evaluation rows"] = "training rows"
+    """`mlvajra.package` has no training rows: its baselines are fitted on the evaluation rows,
+    which flatters them (a stricter gate, never a looser one)."""
+
+
 class Parity(BaseModel):
     """Agreement between scikit-learn and onnxruntime on the same rows."""
 
@@ -68,6 +91,8 @@ class Training(BaseModel):
     test_rows: int
     seed: int
     estimator: str
+    fitted_by: Literal["mlvajra", "user"] = "mlvajra"
+    """"user": packaged already fitted (`mlvajra package`), train_rows unknown (0)."""
     library_versions: dict[str, str]
 
 
@@ -87,6 +112,9 @@ class Manifest(BaseModel):
     classes: list[str | int | bool] | None = None
     metrics: Metrics
     baseline_metrics: Metrics
+    """The dummy baseline's figure: the gate a model must beat."""
+    metric: MetricRecord | None = None
+    baselines: list[Baseline] = Field(default_factory=list)
     parity: Parity | None = None
     format_reason: str | None = None
     training: Training

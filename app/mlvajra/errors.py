@@ -117,3 +117,11 @@ class NotFoundError(MlvajraError):
 
     status_code = 404
     code = "not_found"
+
+
+class MlvajraWarning(UserWarning):
+    """Something mlvajra accepted but you probably do not want; the message says what to do."""
+
+
+class IdentifierColumnWarning(MlvajraWarning):
+    """A column unique per row (an id) is about to become a required model input."""

@@ -17,7 +17,7 @@ from tests.topology.stacks import Stack
 def artifact_v2_dir(models_root: Path, artifact_dir: Path) -> Path:
     """penguins/2 next to penguins/1: same data, a different version to switch to."""
     assert artifact_dir.exists()  # version 1 first, so the trainer's numbering stays put
-    return train(TrainOptions(models_root=models_root, version="2"))
+    return train(TrainOptions(models_root=models_root, version="2")).folder
 
 
 @pytest.fixture

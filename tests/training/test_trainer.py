@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, read_manifest
-from mlvajra.training.datasets import BUILTIN_SOURCE, DatasetError, infer_inputs, infer_task
-from mlvajra.training.evaluate import EvaluationError
+from mlvajra.errors import TrainingError
+from mlvajra.training.datasets import BUILTIN_SOURCE, infer_task
+from mlvajra.training.schema import SchemaError, cast_columns, infer_inputs
 from mlvajra.training.trainer import TrainOptions, train
 
 
@@ -58,10 +59,10 @@ def test_default_parity_meets_the_goal(artifact_dir: Path) -> None:
 def test_versions_count_up_and_never_overwrite(tmp_path: Path) -> None:
     data = tmp_path / "tiny.csv"
     _classification_frame(120).to_csv(data, index=False)
-    first = train(TrainOptions(data=data, target="label", models_root=tmp_path / "m"))
-    second = train(TrainOptions(data=data, target="label", models_root=tmp_path / "m"))
+    first = train(TrainOptions(data=data, target="label", models_root=tmp_path / "m")).folder
+    second = train(TrainOptions(data=data, target="label", models_root=tmp_path / "m")).folder
     assert (first.name, second.name) == ("1", "2")
-    with pytest.raises(EvaluationError, match="already exists"):
+    with pytest.raises(TrainingError, match="already exists"):
         train(TrainOptions(data=data, target="label", models_root=tmp_path / "m", version="1"))
     assert not [p for p in (tmp_path / "m" / "tiny").iterdir() if p.name.startswith(".")]
 
@@ -78,7 +79,7 @@ def test_regression_from_parquet_is_inferred(tmp_path: Path) -> None:
     )
     data = tmp_path / "reg.parquet"
     frame.to_parquet(data)
-    folder = train(TrainOptions(data=data, target="y", models_root=tmp_path / "m"))
+    folder = train(TrainOptions(data=data, target="y", models_root=tmp_path / "m")).folder
     manifest = read_manifest(folder)
     assert manifest.task == "regression"
     assert manifest.metrics.name == "rmse"
@@ -96,15 +97,15 @@ def test_model_that_loses_to_the_baseline_is_refused(tmp_path: Path) -> None:
     data = tmp_path / "noise.csv"
     frame.to_csv(data, index=False)
     options = TrainOptions(data=data, target="label", models_root=tmp_path / "m", metric="accuracy")
-    with pytest.raises(EvaluationError, match="does not beat the baseline"):
+    with pytest.raises(TrainingError, match="does not beat the baseline"):
         train(options)
     assert not (tmp_path / "m" / "noise" / "1").exists()
     relaxed = TrainOptions(**{**options.__dict__, "allow_worse_than_baseline": True})
-    assert (train(relaxed) / "manifest.json").is_file()
+    assert (train(relaxed).folder / "manifest.json").is_file()
 
 
 def test_parity_failure_falls_back_to_joblib(tmp_path: Path) -> None:
-    folder = train(TrainOptions(models_root=tmp_path, parity_tolerance=0.0))
+    folder = train(TrainOptions(models_root=tmp_path, parity_tolerance=0.0)).folder
     manifest = read_manifest(folder)
     assert manifest.format == "joblib"
     assert manifest.format_reason is not None
@@ -123,17 +124,18 @@ def test_inference_of_types_and_task() -> None:
             "t": [0, 1, 0],
         }
     )
-    specs = {spec.name: spec for spec in infer_inputs(frame, "t")}
+    specs = {spec.name: spec for spec in infer_inputs(frame.drop(columns="t"))}
     assert (specs["n"].type, specs["n"].nullable) == ("number", True)
     assert specs["i"].type == "integer"
     assert specs["b"].type == "boolean"
     assert (specs["s"].type, specs["s"].categories) == ("string", ["a", "b"])
     assert infer_task(frame["t"]) == "classification"
     assert infer_task(pd.Series(np.linspace(0, 1, 50))) == "regression"
-    overridden = {spec.name: spec for spec in infer_inputs(frame, "t", categorical=["i"])}
+    cast = cast_columns(frame.drop(columns="t"), categorical=["i"])
+    overridden = {spec.name: spec for spec in infer_inputs(cast)}
     assert overridden["i"].type == "string"
-    with pytest.raises(DatasetError, match="target column 'missing' not found"):
-        infer_inputs(frame, "missing")
+    with pytest.raises(SchemaError, match="column 'missing' not found"):
+        infer_inputs(frame, nullable=["missing"])
 
 
 def _classification_frame(rows: int) -> pd.DataFrame:

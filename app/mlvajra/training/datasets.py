@@ -68,51 +68,6 @@ def infer_task(target: pd.Series) -> Task:
     return "regression"
 
 
-def infer_inputs(
-    frame: pd.DataFrame,
-    target: str,
-    drop: list[str] | None = None,
-    categorical: list[str] | None = None,
-    numeric: list[str] | None = None,
-) -> list[InputSpec]:
-    """One `InputSpec` per column except the target: type from the dtype unless overridden."""
-    if target not in frame.columns:
-        raise DatasetError(f"target column {target!r} not found; columns: {list(frame.columns)}")
-    drop, categorical, numeric = drop or [], categorical or [], numeric or []
-    for name in [*drop, *categorical, *numeric]:
-        if name not in frame.columns:
-            raise DatasetError(f"column {name!r} not found; columns: {list(frame.columns)}")
-    inputs = []
-    for name in frame.columns:
-        if name == target or name in drop:
-            continue
-        column = frame[name]
-        nullable = bool(column.isna().any())
-        if name in categorical or (
-            name not in numeric
-            and not pd.api.types.is_numeric_dtype(column)
-            and not pd.api.types.is_bool_dtype(column)
-        ):
-            values = column.dropna()
-            if not all(isinstance(value, str) for value in values):
-                values = values.astype(str)
-            categories = sorted(set(values))
-            inputs.append(
-                InputSpec(name=name, type="string", nullable=nullable, categories=categories)
-            )
-        elif pd.api.types.is_bool_dtype(column):
-            inputs.append(InputSpec(name=name, type="boolean", nullable=nullable))
-        elif pd.api.types.is_integer_dtype(column):
-            inputs.append(InputSpec(name=name, type="integer", nullable=nullable))
-        elif pd.api.types.is_numeric_dtype(column):
-            inputs.append(InputSpec(name=name, type="number", nullable=nullable))
-        else:
-            raise DatasetError(f"column {name!r} is not numeric: use --categorical {name}")
-    if not inputs:
-        raise DatasetError("no input columns left after removing the target and --drop")
-    return inputs
-
-
 def model_frame(frame: pd.DataFrame, inputs: list[InputSpec]) -> pd.DataFrame:
     """The columns as the pipeline sees them: float64 numbers, text with a missing marker."""
     columns: dict[str, object] = {}

@@ -1,4 +1,4 @@
-"""Honest evaluation: a held-out split, cross-validation on the rest, a dummy baseline."""
+"""Honest evaluation: a held-out split, cross-validation on the rest, the baselines."""
 
 from __future__ import annotations
 
@@ -8,53 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    make_scorer,
-    mean_absolute_error,
-    r2_score,
-    root_mean_squared_error,
-)
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, train_test_split
-from sklearn.pipeline import Pipeline
 
-from mlvajra.artifact import Metrics, Task
+from mlvajra.artifact import Baseline, InputSpec, Metrics, Task
 from mlvajra.errors import TrainingError
+from mlvajra.training.scoring import MetricDefinition, score_baselines
 
 TEST_SIZE = 0.2
 CV_FOLDS = 5
-
-
-@dataclass(frozen=True)
-class MetricDefinition:
-    """A metric and which direction is better."""
-
-    name: str
-    task: Task
-    greater_is_better: bool
-
-    def score(self, y_true: Any, y_pred: Any) -> float:
-        """The metric's value for these predictions."""
-        return float(_FUNCTIONS[self.name](y_true, y_pred))
-
-
-_FUNCTIONS: dict[str, Any] = {
-    "f1_macro": lambda y, p: f1_score(y, p, average="macro"),
-    "accuracy": accuracy_score,
-    "rmse": root_mean_squared_error,
-    "mae": mean_absolute_error,
-    "r2": r2_score,
-}
-METRICS = {
-    "f1_macro": MetricDefinition("f1_macro", "classification", True),
-    "accuracy": MetricDefinition("accuracy", "classification", True),
-    "rmse": MetricDefinition("rmse", "regression", False),
-    "mae": MetricDefinition("mae", "regression", False),
-    "r2": MetricDefinition("r2", "regression", True),
-}
-DEFAULT_METRIC: dict[Task, str] = {"classification": "f1_macro", "regression": "rmse"}
 
 
 class EvaluationError(TrainingError):
@@ -65,33 +26,23 @@ class EvaluationError(TrainingError):
 class Evaluation:
     """The fitted pipeline and what it scored on data it never saw."""
 
-    pipeline: Pipeline
+    pipeline: Any
     metrics: Metrics
-    baseline_metrics: Metrics
+    baselines: list[Baseline]
     train_rows: int
     test_rows: int
-    beats_baseline: bool
-
-
-def metric_for(task: Task, name: str | None) -> MetricDefinition:
-    """The named metric, or the task's default; refuses a metric of the other task."""
-    definition = METRICS.get(name or DEFAULT_METRIC[task])
-    if definition is None:
-        raise EvaluationError(f"unknown metric {name!r}; choose one of {sorted(METRICS)}")
-    if definition.task != task:
-        raise EvaluationError(f"metric {definition.name} does not fit a {task} task")
-    return definition
 
 
 def evaluate(
-    pipeline: Pipeline,
+    pipeline: Any,
     features: pd.DataFrame,
     target: pd.Series,
+    inputs: list[InputSpec],
     task: Task,
     metric: MetricDefinition,
     seed: int,
 ) -> Evaluation:
-    """Split, cross-validate on the training part, fit, score model and baseline on the test."""
+    """Split, cross-validate on the training part, fit, score model and baselines on the test."""
     stratify = target if task == "classification" else None
     if task == "classification" and target.value_counts().min() < 2:
         raise EvaluationError("every class needs at least 2 rows for a stratified split")
@@ -103,30 +54,33 @@ def evaluate(
         if task == "classification"
         else KFold(CV_FOLDS, shuffle=True, random_state=seed)
     )
-    scorer = make_scorer(_FUNCTIONS[metric.name], greater_is_better=metric.greater_is_better)
-    sign = 1.0 if metric.greater_is_better else -1.0
-    cv_scores = sign * cross_val_score(clone(pipeline), x_train, y_train, cv=folds, scoring=scorer)
-    pipeline.fit(x_train, y_train)
-    baseline = (
-        DummyClassifier(strategy="most_frequent")
-        if task == "classification"
-        else DummyRegressor(strategy="mean")
-    ).fit(x_train, y_train)
-    model_value = metric.score(y_test, pipeline.predict(x_test))
-    baseline_value = metric.score(y_test, baseline.predict(x_test))
-    beats = (
-        model_value > baseline_value if metric.greater_is_better else model_value < baseline_value
+    try:
+        cv_scores = cross_val_score(
+            clone(pipeline),
+            x_train,
+            y_train,
+            cv=folds,
+            scoring=metric.evaluate,
+            error_score="raise",
+        )
+        pipeline.fit(x_train, y_train)
+    except TrainingError:
+        raise
+    except Exception as error:  # the user's pipeline can raise anything while fitting
+        first_line = f"{type(error).__name__}: {error}".splitlines()[0]
+        raise EvaluationError(f"fitting {type(pipeline).__name__} failed: {first_line}") from None
+    baselines = score_baselines(
+        inputs, task, metric, (x_train, y_train), (x_test, y_test), "training rows", seed
     )
     return Evaluation(
         pipeline=pipeline,
         metrics=Metrics(
             name=metric.name,
-            value=model_value,
+            value=metric.evaluate(pipeline, x_test, y_test),
             cv_mean=float(np.mean(cv_scores)),
             cv_std=float(np.std(cv_scores)),
         ),
-        baseline_metrics=Metrics(name=metric.name, value=baseline_value),
+        baselines=baselines,
         train_rows=len(x_train),
         test_rows=len(x_test),
-        beats_baseline=beats,
     )
