@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sklearn.base import is_classifier, is_regressor
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
@@ -68,6 +68,25 @@ def require_predicts(fitted: Any, features: pd.DataFrame, task: Task) -> None:
         raise TrainingError(_failing_step(fitted, features, error)) from None
 
 
+def fit_failure(pipeline: Any, features: pd.DataFrame, target: Any, error: Exception) -> str:
+    """Why fitting failed, naming the step of a Pipeline that raised (refitted one by one)."""
+    if not isinstance(pipeline, Pipeline):
+        return f"fitting {type(pipeline).__name__} failed: {_first_line(error)}"
+    rows: Any = features
+    for name, step in pipeline.steps:
+        if step is None or step == "passthrough":
+            continue
+        try:
+            fresh = clone(step)
+            if name == pipeline.steps[-1][0]:
+                fresh.fit(rows, target)
+            else:
+                rows = fresh.fit_transform(rows, target)
+        except Exception as step_error:
+            return _step_message(name, step, step_error, "fails to fit on the training rows")
+    return f"fitting the pipeline failed: {_first_line(error)}"
+
+
 def _failing_step(fitted: Any, features: pd.DataFrame, error: Exception) -> str:
     if not isinstance(fitted, Pipeline):
         return f"{type(fitted).__name__} fails on the evaluation rows: {_first_line(error)}"
@@ -88,10 +107,10 @@ def _failing_step(fitted: Any, features: pd.DataFrame, error: Exception) -> str:
     return f"the pipeline fails on the evaluation rows: {_first_line(error)}"
 
 
-def _step_message(name: str, step: Any, error: Exception) -> str:
-    return (
-        f"step {name!r} ({type(step).__name__}) fails on the evaluation rows: {_first_line(error)}"
-    )
+def _step_message(
+    name: str, step: Any, error: Exception, doing: str = "fails on the evaluation rows"
+) -> str:
+    return f"step {name!r} ({type(step).__name__}) {doing}: {_first_line(error)}"
 
 
 def _first_line(error: Exception) -> str:

@@ -12,6 +12,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 
 from mlvajra.artifact import Baseline, InputSpec, Metrics, Task
 from mlvajra.errors import TrainingError
+from mlvajra.training.checks import fit_failure
 from mlvajra.training.scoring import MetricDefinition, score_baselines
 
 TEST_SIZE = 0.2
@@ -67,8 +68,7 @@ def evaluate(
     except TrainingError:
         raise
     except Exception as error:  # the user's pipeline can raise anything while fitting
-        first_line = f"{type(error).__name__}: {error}".splitlines()[0]
-        raise EvaluationError(f"fitting {type(pipeline).__name__} failed: {first_line}") from None
+        raise EvaluationError(fit_failure(pipeline, x_train, y_train, error)) from None
     baselines = score_baselines(
         inputs, task, metric, (x_train, y_train), (x_test, y_test), "training rows", seed
     )

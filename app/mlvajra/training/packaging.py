@@ -110,7 +110,12 @@ def write_artifact(
         raise TrainingError(f"{final_dir} already exists; versions are never overwritten")
     work_dir = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_root))
     try:
-        pipeline, task = evaluated.pipeline, evaluated.task
+        task = evaluated.task
+        pipeline = evaluated.pipeline
+        if not isinstance(pipeline, Pipeline):
+            # A bare estimator (XGBClassifier, say) serves as a one-step Pipeline: one shape
+            # for the exporters and the runners.
+            pipeline = Pipeline([("model", pipeline)])
         exported = export_artifact(
             pipeline, evaluated.inputs, task, evaluated.parity_frame, work_dir, tolerance
         )

@@ -92,7 +92,7 @@ def _json_type(name: str, column: pd.Series) -> InputType:
         for row, value in column.dropna().items():
             if not isinstance(value, str):
                 raise SchemaError(
-                    f"column {name!r} holds a {type(value).__name__} ({value!r} at row {row}), "
+                    f"column {name!r} holds {type(value).__name__} {value!r} (row {row}), "
                     "not text: cast it with astype(str), or to a number, before fitting"
                 )
         return "string"

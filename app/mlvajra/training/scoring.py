@@ -86,14 +86,14 @@ class MetricDefinition:
         )
 
 
-class _Predicted:
+class _Predicted(BaseEstimator):  # type: ignore[misc]
     """Stands in for an estimator whose predictions are already known."""
 
     def __init__(self, predictions: np.ndarray) -> None:
-        self._predictions = predictions
+        self.predictions = predictions
 
     def predict(self, features: object) -> np.ndarray:
-        return self._predictions
+        return self.predictions
 
 
 def resolve_metric(task: Task, name: str | None) -> MetricDefinition:
@@ -138,7 +138,8 @@ def metric_from_record(record: MetricRecord) -> MetricDefinition:
 
 
 def baseline_models(inputs: list[InputSpec], task: Task, seed: int) -> dict[str, BaseEstimator]:
-    """The dummy (majority class or mean) and a plain linear model on one-hot + scaled inputs."""
+    """The dummy (the class shares as probabilities, or the mean) and a plain linear model on
+    one-hot text and scaled numbers: what the user's pipeline is worth beyond the obvious."""
     numeric = [spec.name for spec in inputs if spec.type != "string"]
     text = [spec.name for spec in inputs if spec.type == "string"]
     view = ColumnTransformer(
@@ -149,7 +150,7 @@ def baseline_models(inputs: list[InputSpec], task: Task, seed: int) -> dict[str,
     )
     if task == "classification":
         linear: BaseEstimator = LogisticRegression(max_iter=1000, random_state=seed)
-        dummy: BaseEstimator = DummyClassifier(strategy="most_frequent")
+        dummy: BaseEstimator = DummyClassifier(strategy="prior")
     else:
         linear, dummy = Ridge(), DummyRegressor(strategy="mean")
     return {"dummy": dummy, "linear": Pipeline([("view", view), ("model", linear)])}
