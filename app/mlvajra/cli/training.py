@@ -183,19 +183,19 @@ def _load_pickle(path: Path) -> Any:
 
 @contextmanager
 def _printing_warnings() -> Iterator[None]:
-    """mlvajra's warnings as `warning: ...` lines on stderr, even when the verb then fails."""
-    with warnings.catch_warnings(record=True) as caught:
+    """mlvajra's warnings as `warning: ...` lines on stderr when they happen; others as usual."""
+    with warnings.catch_warnings():
         warnings.simplefilter("always", MlvajraWarning)
-        try:
-            yield
-        finally:
-            for warning in caught:
-                if issubclass(warning.category, MlvajraWarning):
-                    typer.secho(f"warning: {warning.message}", err=True, fg=typer.colors.YELLOW)
-                else:
-                    warnings.warn_explicit(
-                        warning.message, warning.category, warning.filename, warning.lineno
-                    )
+        show = warnings.showwarning
+
+        def _show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, MlvajraWarning):
+                typer.secho(f"warning: {message}", err=True, fg=typer.colors.YELLOW)
+            else:
+                show(message, category, *args, **kwargs)
+
+        warnings.showwarning = _show
+        yield
 
 
 def _print_summary(packaged: Packaged) -> None:
