@@ -81,8 +81,11 @@ def main() -> None:
             )
             size_kb = sum(p.stat().st_size for p in packaged.folder.iterdir()) / 1024
             record = holdout.iloc[0].to_dict()
-            with Gunicorn(packaged.folder, root, workers=1) as server:
-                p50 = _p50_ms(server.url, record, args.requests)
+            server = Gunicorn(packaged.folder, root, workers=1).start()
+            try:
+                p50 = _p50_ms(server.wait_ready(timeout=120).url, record, args.requests)
+            finally:
+                server.stop()
             print(
                 f"| {case.name} | {packaged.format} | {_why(packaged)} | {_parity(packaged)} "
                 f"| {size_kb:,.0f} KB | {p50:.2f} ms |",

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from mlvajra.artifact import Task
 from mlvajra.errors import TrainingError
+from mlvajra.training.datasets import infer_task
 
 
 def require_estimator(estimator: Any) -> None:
@@ -38,7 +39,7 @@ def require_fitted(estimator: Any) -> None:
         raise TrainingError(f"{type(estimator).__name__}: {error}") from None
 
 
-def task_of(estimator: Any, target: pd.Series, infer: Any) -> Task:
+def task_of(estimator: Any, target: pd.Series) -> Task:
     """The estimator's own kind when it declares one, else inferred from the target."""
     final = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
     for candidate in (estimator, final):
@@ -49,8 +50,7 @@ def task_of(estimator: Any, target: pd.Series, infer: Any) -> Task:
                 return "regression"
         except Exception:  # noqa: S112 - a foreign estimator without tags: infer instead
             continue
-    task: Task = infer(target)
-    return task
+    return infer_task(target)
 
 
 def require_predicts(fitted: Any, features: pd.DataFrame, task: Task) -> None:

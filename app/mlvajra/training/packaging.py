@@ -30,7 +30,6 @@ from mlvajra.artifact import (
 )
 from mlvajra.errors import TrainingError
 from mlvajra.training.checks import require_fitted, require_predicts, task_of
-from mlvajra.training.datasets import infer_task
 from mlvajra.training.export import DEFAULT_TOLERANCE, export_artifact
 from mlvajra.training.schema import infer_inputs
 from mlvajra.training.scoring import MetricDefinition, resolve_metric, score_baselines
@@ -207,7 +206,7 @@ def package(
     if absent:
         raise TrainingError(f"X_holdout lacks the columns the pipeline was fitted with: {absent}")
     features = X_holdout[fitted_with]
-    task = task or task_of(fitted, labels, infer_task)
+    task = task or task_of(fitted, labels)
     inputs = infer_inputs(features, nullable)
     definition = resolve_metric(task, metric)
     require_predicts(fitted, features, task)

@@ -86,7 +86,7 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
         features = model_frame(features, inputs)
     labels = frame[target]
     task = options.task or (
-        task_of(pipeline, labels, infer_task) if pipeline is not None else infer_task(labels)
+        task_of(pipeline, labels) if pipeline is not None else infer_task(labels)
     )
     if task == "classification" and not (
         pd.api.types.is_bool_dtype(labels) or pd.api.types.is_integer_dtype(labels)

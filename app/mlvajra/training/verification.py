@@ -65,7 +65,13 @@ def check_parity(
     # The bytes that were hashed are the bytes unpickled.
     pipeline = joblib.load(io.BytesIO(read_verified(model_dir, manifest, JOBLIB_FILE)))
     onnx = read_verified(model_dir, manifest, ONNX_FILE)
-    frame = model_frame(dataset.frame, manifest.inputs)
+    # mlvajra's built-in pipeline takes its own view of the data; a user's, the columns as given.
+    builtin = all(spec.dtype is None for spec in manifest.inputs)
+    names = [spec.name for spec in manifest.inputs]
+    absent = [name for name in names if name not in dataset.frame.columns]
+    if absent:
+        raise VerificationError(f"{source} lacks the model's inputs {absent}; pass --data")
+    frame = model_frame(dataset.frame, manifest.inputs) if builtin else dataset.frame[names]
     reference = reference_outputs(pipeline, frame, manifest.task)
     return onnx_parity(
         onnx, frame_columns(frame, manifest.inputs), reference, manifest.task, tolerance
