@@ -17,7 +17,7 @@ from mlvajra.artifact import (
     Manifest,
     Task,
     Training,
-    sha256_file,
+    folder_hashes,
 )
 from mlvajra.data import open_location
 from mlvajra.training.datasets import (
@@ -111,7 +111,7 @@ def train(options: TrainOptions) -> Path:
         exported = export_artifact(
             evaluation.pipeline, inputs, task, features, work_dir, options.parity_tolerance
         )
-        files = {p.name: sha256_file(p) for p in sorted(work_dir.iterdir())}
+        files = folder_hashes(work_dir)
         classes = evaluation.pipeline.classes_.tolist() if task == "classification" else None
         manifest = Manifest(
             name=name,
@@ -127,6 +127,8 @@ def train(options: TrainOptions) -> Path:
             baseline_metrics=evaluation.baseline_metrics,
             parity=exported.parity,
             format_reason=exported.format_reason,
+            conversion=exported.attempts,
+            loading=exported.loading,
             training=Training(
                 data_source=dataset.source,
                 rows=len(frame),
