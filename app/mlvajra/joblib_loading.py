@@ -140,6 +140,7 @@ def fitted_frame(
         spec.name: _as_fitted(columns[spec.name].reshape(-1), spec, text_missing.get(spec.name))
         for spec in inputs
     }
+    # Series keep their dtype in the frame (an object array would be inferred as `str`).
     return pandas.DataFrame(data, columns=[spec.name for spec in inputs])
 
 
@@ -151,8 +152,8 @@ def _as_fitted(values: npt.NDArray[Any], spec: InputSpec, missing: str | None) -
     if spec.type == "string":
         null = None if missing == "none" else np.nan
         text = np.array([null if v == MISSING_CATEGORY else v for v in values], dtype=object)
-        if spec.dtype == "object":
-            return text
+        if spec.dtype == "object":  # kept object: pandas would infer `str`, None -> NaN
+            return pandas.Series(text, dtype=object)
         if spec.dtype == "category":
             known = set(spec.categories or [])
             return pandas.Categorical(

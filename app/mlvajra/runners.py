@@ -13,6 +13,9 @@ import numpy.typing as npt
 from mlvajra.artifact import Format, Manifest, Task, file_for, read_verified
 from mlvajra.joblib_loading import SourceImporter, check_loadable, fitted_frame
 
+MATRIX_INPUT = "features"
+"""The one input of a graph that takes every numeric column as one (rows, n) matrix."""
+
 Columns = Mapping[str, npt.NDArray[Any]]
 """Model input: one array of shape (rows, 1) per input name, as the ONNX graph takes it."""
 
@@ -28,8 +31,11 @@ class ModelRunner(Protocol):
 class OnnxRunner:
     """Runs the ONNX graph with onnxruntime; needs neither scikit-learn nor pandas."""
 
-    def __init__(self, model: bytes | Path, task: Task, threads: int) -> None:
-        """`model`: the graph's verified bytes (or a path, for a file this process just wrote)."""
+    def __init__(
+        self, model: bytes | Path, task: Task, threads: int, input_names: list[str] | None = None
+    ) -> None:
+        """`model`: the graph's verified bytes (or a path, for a file this process just wrote);
+        `input_names`: the manifest's order, in which a `MATRIX_INPUT` graph takes the columns."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -53,8 +59,15 @@ class OnnxRunner:
             for node in self._session.get_inputs()
             if node.type in numeric
         }
+        self._matrix = (
+            input_names
+            if [node.name for node in self._session.get_inputs()] == [MATRIX_INPUT]
+            else None
+        )
 
     def run(self, columns: Columns) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+        if self._matrix is not None:
+            columns = {MATRIX_INPUT: np.hstack([columns[name] for name in self._matrix])}
         # Trees compare in float32, as scikit-learn does after imputing in float64.
         feeds = {
             name: values.astype(self._numeric_inputs[name])
@@ -118,5 +131,5 @@ def build_runner(
     """A runner from a model file's bytes (and its code/ files), already checked against
     `manifest`."""
     if model_format == "onnx":
-        return OnnxRunner(data, manifest.task, threads)
+        return OnnxRunner(data, manifest.task, threads, [spec.name for spec in manifest.inputs])
     return JoblibRunner(data, manifest, code or {})

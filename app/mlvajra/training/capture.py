@@ -74,8 +74,8 @@ def loading_needs(
         if top in owners:
             for name in owners[top]:
                 distributions[name] = importlib.metadata.version(name)
-        else:
-            user.add(module)
+        elif str(getattr(sys.modules.get(module), "__file__", "")).endswith(".py"):
+            user.add(module)  # (not Cython's file-less `_cython_3_x` module of its types)
     code = _copy_code(sorted(user), work_dir) if user else []
     return Loading(
         distributions=dict(sorted(distributions.items())),

@@ -145,7 +145,7 @@ def onnx_parity(
     onnx: bytes, columns: Columns, reference: Reference, task: Task, tolerance: float
 ) -> Parity:
     """Run the ONNX graph on `columns` and compare its outputs with `reference`."""
-    outputs = OnnxRunner(onnx, task, threads=1).run(columns)
+    outputs = OnnxRunner(onnx, task, threads=1, input_names=list(columns)).run(columns)
     return compare(outputs, reference, task, tolerance)
 
 
