@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The serving image: gunicorn + uvicorn workers + onnxruntime. No scikit-learn, no pandas: an ONNX
-# artifact needs neither. The artifact is mounted read-only at /models (see README, Deployment).
+# artifact needs neither (a joblib artifact does: build with MLVAJRA_EXTRAS=joblib). The artifact is mounted read-only at /models (see README, Deployment).
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -9,9 +9,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
-# Serving dependencies only (no [train] extra); their ranges are bounded in pyproject.toml.
+# Serving dependencies only by default (ONNX artifacts); `--build-arg MLVAJRA_EXTRAS=joblib` adds
+# what a joblib artifact needs (scikit-learn, joblib, pandas; `joblib,boost` for LightGBM/XGBoost).
+ARG MLVAJRA_EXTRAS=""
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/pip install --no-compile .
+    && /opt/venv/bin/pip install --no-compile ".${MLVAJRA_EXTRAS:+[${MLVAJRA_EXTRAS}]}"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -19,7 +19,7 @@ def test_verify_passes_on_a_fresh_artifact(artifact_dir: Path) -> None:
     result = runner.invoke(cli, ["verify", str(artifact_dir)])
     assert result.exit_code == 0, result.output
     assert "hashes ok" in result.output
-    assert "parity ok on 344 rows" in result.output
+    assert "parity ok on 370 rows" in result.output
 
 
 def test_verify_fails_on_a_tampered_file(artifact_copy: Path) -> None:

@@ -295,3 +295,32 @@ def test_compose_stack_without_a_compose_file_fails_in_one_line(
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: no docker-compose.yml in {project}"), line
     assert not state_dir.exists()
+
+
+def test_a_joblib_artifact_is_refused_in_one_line_by_the_serving_install(
+    fresh: FreshInstall, user_dir: Path, marker: Path, artifact_dir: Path, tmp_path: Path
+) -> None:
+    artifact = Path(shutil.copytree(artifact_dir, tmp_path / "artifact"))
+    manifest_path = artifact / "manifest.json"
+    manifest_path.write_text(
+        manifest_path.read_text().replace('"format": "onnx"', '"format": "joblib"')
+    )
+    sklearn = ".".join(importlib.metadata.version("scikit-learn").split(".")[:2])
+    refusal = (
+        f"this joblib artifact needs joblib, pandas, scikit-learn {sklearn}: "
+        "pip install 'mlvajra[joblib]'"
+    )
+    verified = fresh.run("mlvajra", "verify", str(artifact), cwd=user_dir)
+    assert verified.returncode == 1, _tail(verified)
+    assert verified.stderr.strip().splitlines() == [f"error: {refusal}"]
+    env = {**fresh.env, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    served = subprocess.run(
+        [str(fresh.venv / "bin" / "mlvajra"), "serve", "--model-dir", str(artifact),
+         "--port", str(free_port()), "--workers", "1"],
+        cwd=user_dir, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    output = served.stdout + served.stderr
+    assert served.returncode != 0, output
+    assert output.count(refusal) == 1, output
+    assert "Traceback" not in output
+    assert "Worker failed to boot" not in output

@@ -76,9 +76,46 @@ class Parity(BaseModel):
     label_agreement: float | None = None
     max_abs_probability_diff: float | None = None
     max_abs_value_diff: float | None = None
+    max_relative_value_diff: float | None = None
+    """Regression: max |difference| over the target's scale (largest |value|, at least 1)."""
     tolerance: float
     passed: bool
     reason: str | None = None
+
+
+Precision = Literal["float32", "float64"]
+
+
+class ConversionAttempt(BaseModel):
+    """One try at an ONNX graph: its numeric precision, and whether it agreed with scikit-learn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    precision: Precision
+    passed: bool
+    max_difference: float | None = None
+    """Max |probability difference| (classification) or the relative value difference."""
+    reason: str | None = None
+
+
+TextMissing = Literal["nan", "none"]
+"""How a missing text value reached the pipeline when it was fitted: float NaN or None."""
+
+
+class Loading(BaseModel):
+    """What unpickling `model.joblib` needs, and the frame its pipeline takes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    distributions: dict[str, str] = Field(default_factory=dict)
+    """Every installed distribution whose classes or functions are in the pickle, with its version
+    at export (the runner's joblib and pandas are needed besides)."""
+    modules: list[str] = Field(default_factory=list)
+    """The user's own modules in the pickle, carried as source under `code/`."""
+    code: list[str] = Field(default_factory=list)
+    """Their files in the artifact (`code/...`), each also hashed in `files`."""
+    text_missing: dict[str, TextMissing] = Field(default_factory=dict)
+    """Per text input with a recorded dtype: what a null becomes in the rebuilt frame."""
 
 
 class Training(BaseModel):
@@ -118,6 +155,10 @@ class Manifest(BaseModel):
     parity: Parity | None = None
     format_reason: str | None = None
     training: Training
+    conversion: list[ConversionAttempt] = Field(default_factory=list)
+    """Every ONNX graph tried at export, in order; empty when skl2onnx cannot convert at all."""
+    loading: Loading | None = None
+    """None for artifacts written before mlvajra recorded it."""
 
     def sha256(self, model_format: Format) -> str:
         """The hash of the file that serves `model_format`."""
@@ -136,6 +177,15 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def folder_hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file under `folder`, keyed by its relative POSIX path (`code/x.py`)."""
+    return {
+        path.relative_to(folder).as_posix(): sha256_file(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def read_manifest(model_dir: Path) -> Manifest:
@@ -162,6 +212,8 @@ def read_verified(model_dir: Path, manifest: Manifest, name: str) -> bytes:
     expected = manifest.files.get(name)
     if expected is None:
         raise ArtifactError(f"{name} is not listed in the manifest of {model_dir}")
+    if name.startswith("/") or ".." in name.split("/"):
+        raise ArtifactError(f"{name} in the manifest of {model_dir} points outside the folder")
     path = model_dir / name
     try:
         data = path.read_bytes()

@@ -11,6 +11,10 @@ import numpy as np
 import numpy.typing as npt
 
 from mlvajra.artifact import Format, Manifest, Task, file_for, read_verified
+from mlvajra.joblib_loading import SourceImporter, check_loadable, fitted_frame
+
+MATRIX_INPUT = "features"
+"""The one input of a graph that takes every numeric column as one (rows, n) matrix."""
 
 Columns = Mapping[str, npt.NDArray[Any]]
 """Model input: one array of shape (rows, 1) per input name, as the ONNX graph takes it."""
@@ -27,8 +31,11 @@ class ModelRunner(Protocol):
 class OnnxRunner:
     """Runs the ONNX graph with onnxruntime; needs neither scikit-learn nor pandas."""
 
-    def __init__(self, model: bytes | Path, task: Task, threads: int) -> None:
-        """`model`: the graph's verified bytes (or a path, for a file this process just wrote)."""
+    def __init__(
+        self, model: bytes | Path, task: Task, threads: int, input_names: list[str] | None = None
+    ) -> None:
+        """`model`: the graph's verified bytes (or a path, for a file this process just wrote);
+        `input_names`: the manifest's order, in which a `MATRIX_INPUT` graph takes the columns."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -45,14 +52,27 @@ class OnnxRunner:
             providers=["CPUExecutionProvider"],
         )
         self._task = task
-        self._float_inputs = {
-            node.name for node in self._session.get_inputs() if node.type == "tensor(float)"
+        # What each numeric input of this graph takes: float32, or float64 for a double graph.
+        numeric = {"tensor(float)": np.float32, "tensor(double)": np.float64}
+        self._numeric_inputs = {
+            node.name: numeric[node.type]
+            for node in self._session.get_inputs()
+            if node.type in numeric
         }
+        self._matrix = (
+            input_names
+            if [node.name for node in self._session.get_inputs()] == [MATRIX_INPUT]
+            else None
+        )
 
     def run(self, columns: Columns) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+        if self._matrix is not None:
+            columns = {MATRIX_INPUT: np.hstack([columns[name] for name in self._matrix])}
         # Trees compare in float32, as scikit-learn does after imputing in float64.
         feeds = {
-            name: values.astype(np.float32) if name in self._float_inputs else values
+            name: values.astype(self._numeric_inputs[name])
+            if name in self._numeric_inputs
+            else values
             for name, values in columns.items()
         }
         outputs = self._session.run(None, feeds)
@@ -64,40 +84,52 @@ class OnnxRunner:
 class JoblibRunner:
     """Runs the pickled scikit-learn pipeline; only ever built after its hash matched."""
 
-    def __init__(self, data: bytes, task: Task, input_names: list[str]) -> None:
-        """`data`: the pickle's bytes, hashed before they reach here."""
+    def __init__(self, data: bytes, manifest: Manifest, code: Mapping[str, bytes]) -> None:
+        """`data`: the pickle's bytes and `code`: the artifact's code/ files, all hashed before
+        they reach here. The code is importable only while the pickle loads."""
+        check_loadable(manifest)
         import joblib
 
-        self._pipeline = joblib.load(io.BytesIO(data))
-        self._task = task
-        self._input_names = input_names
+        importer = SourceImporter(code)
+        with importer.installed():
+            self._pipeline = joblib.load(io.BytesIO(data))
+        self._manifest = manifest
 
     def run(self, columns: Columns) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
-        import pandas
-
-        frame = pandas.DataFrame(
-            {name: columns[name].reshape(-1) for name in self._input_names},
-            columns=self._input_names,
-        )
-        if self._task == "classification":
+        frame = fitted_frame(columns, self._manifest.inputs, self._manifest.loading)
+        if self._manifest.task == "classification":
             probabilities = self._pipeline.predict_proba(frame)
             labels = self._pipeline.classes_[np.argmax(probabilities, axis=1)]
             return labels, probabilities
         return np.asarray(self._pipeline.predict(frame)).reshape(-1), None
 
 
+def read_code(model_dir: Path, manifest: Manifest) -> dict[str, bytes]:
+    """The verified bytes of the artifact's code/ files (none for most artifacts)."""
+    names = manifest.loading.code if manifest.loading else []
+    return {name: read_verified(model_dir, manifest, name) for name in names}
+
+
 def load_runner(
     model_dir: Path, manifest: Manifest, model_format: Format, threads: int = 1
 ) -> ModelRunner:
     """Read the chosen file once, check its hash, load those bytes. Never unpickles unverified."""
+    if model_format == "joblib":
+        check_loadable(manifest)  # before reading anything: say what is missing, in one line
     data = read_verified(model_dir, manifest, file_for(model_format))
-    return build_runner(data, manifest, model_format, threads)
+    code = read_code(model_dir, manifest) if model_format == "joblib" else {}
+    return build_runner(data, manifest, model_format, threads, code)
 
 
 def build_runner(
-    data: bytes, manifest: Manifest, model_format: Format, threads: int = 1
+    data: bytes,
+    manifest: Manifest,
+    model_format: Format,
+    threads: int = 1,
+    code: Mapping[str, bytes] | None = None,
 ) -> ModelRunner:
-    """A runner from a model file's bytes, already checked against `manifest`."""
+    """A runner from a model file's bytes (and its code/ files), already checked against
+    `manifest`."""
     if model_format == "onnx":
-        return OnnxRunner(data, manifest.task, threads)
-    return JoblibRunner(data, manifest.task, [i.name for i in manifest.inputs])
+        return OnnxRunner(data, manifest.task, threads, [spec.name for spec in manifest.inputs])
+    return JoblibRunner(data, manifest, code or {})

@@ -235,6 +235,12 @@ def verify(
     manifest = read_manifest(model_dir)
     verify_files(model_dir, manifest)
     typer.echo(f"hashes ok: {', '.join(sorted(manifest.files))}")
+    if manifest.format == "joblib":
+        from mlvajra.joblib_loading import check_loadable
+
+        check_loadable(manifest)
+        needs = manifest.loading.distributions if manifest.loading else {}
+        typer.echo(f"joblib loads here: {', '.join(sorted(needs)) or 'scikit-learn'} installed")
     from mlvajra.training.verification import check_parity
 
     parity = check_parity(model_dir, manifest, data, trust_pickle)

@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Here, in each worker after the fork: onnxruntime sessions must not cross a fork.
         runner = (
-            build_runner(verified.model, manifest, model_format, settings.threads)
+            build_runner(verified.model, manifest, model_format, settings.threads, verified.code)
             if verified
             else load_runner(settings.model_dir, manifest, model_format, settings.threads)
         )

@@ -8,11 +8,14 @@ nothing that is served. onnxruntime sessions are still created in the worker, af
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlvajra.artifact import Format, Manifest, file_for, read_manifest, read_verified, verify_files
 from mlvajra.errors import ArtifactError
+from mlvajra.joblib_loading import check_loadable
+from mlvajra.runners import read_code
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class VerifiedArtifact:
     manifest: Manifest
     model_format: Format
     model: bytes
+    code: Mapping[str, bytes] = field(default_factory=dict)
+    """A joblib artifact's code/ files, verified with the rest."""
 
 
 _handed_over: VerifiedArtifact | None = None
@@ -35,9 +40,12 @@ def verify_once(model_dir: Path, model_format: Format | None) -> VerifiedArtifac
     chosen = model_format or manifest.format
     if file_for(chosen) not in manifest.files:
         raise ArtifactError(f"{model_dir} has no {chosen} model in its manifest")
-    return VerifiedArtifact(
-        model_dir, manifest, chosen, read_verified(model_dir, manifest, file_for(chosen))
-    )
+    if chosen == "joblib":
+        # Here, in one line, not as "Worker failed to boot" with a traceback from every worker.
+        check_loadable(manifest)
+    code = read_code(model_dir, manifest) if chosen == "joblib" else {}
+    model = read_verified(model_dir, manifest, file_for(chosen))
+    return VerifiedArtifact(model_dir, manifest, chosen, model, code)
 
 
 def hand_over(artifact: VerifiedArtifact) -> None:

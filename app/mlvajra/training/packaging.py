@@ -26,7 +26,7 @@ from mlvajra.artifact import (
     Parity,
     Task,
     Training,
-    sha256_file,
+    folder_hashes,
 )
 from mlvajra.errors import TrainingError
 from mlvajra.training.checks import require_fitted, require_predicts, task_of
@@ -129,7 +129,7 @@ def write_artifact(
             task=task,
             format=exported.format,
             created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            files={p.name: sha256_file(p) for p in sorted(work_dir.iterdir())},
+            files=folder_hashes(work_dir),
             inputs=evaluated.inputs,
             target=evaluated.target,
             classes=classes,
@@ -139,6 +139,8 @@ def write_artifact(
             baselines=evaluated.baselines,
             parity=exported.parity,
             format_reason=exported.format_reason,
+            conversion=exported.attempts,
+            loading=exported.loading,
             training=evaluated.training,
         )
         (work_dir / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n")

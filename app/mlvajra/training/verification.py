@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from mlvajra.artifact import (
@@ -14,14 +13,10 @@ from mlvajra.artifact import (
     read_verified,
 )
 from mlvajra.errors import VerificationError
-from mlvajra.training.datasets import DatasetError, model_frame, read_dataset
-from mlvajra.training.export import (
-    DEFAULT_TOLERANCE,
-    frame_columns,
-    load_reference,
-    onnx_parity,
-    reference_outputs,
-)
+from mlvajra.runners import build_runner, read_code
+from mlvajra.training.datasets import DatasetError, read_dataset
+from mlvajra.training.export import DEFAULT_TOLERANCE
+from mlvajra.training.parity import Reference, load_reference, onnx_parity, serving_columns
 
 
 def check_parity(
@@ -60,19 +55,17 @@ def check_parity(
         raise VerificationError(
             f"training data {source} changed since training (sha256 differs); pass --data"
         )
-    import joblib
-
-    # The bytes that were hashed are the bytes unpickled.
-    pipeline = joblib.load(io.BytesIO(read_verified(model_dir, manifest, JOBLIB_FILE)))
-    onnx = read_verified(model_dir, manifest, ONNX_FILE)
-    # mlvajra's built-in pipeline takes its own view of the data; a user's, the columns as given.
-    builtin = all(spec.dtype is None for spec in manifest.inputs)
-    names = [spec.name for spec in manifest.inputs]
-    absent = [name for name in names if name not in dataset.frame.columns]
+    # The bytes that were hashed are the bytes unpickled, fed as the service feeds them.
+    pipeline = build_runner(
+        read_verified(model_dir, manifest, JOBLIB_FILE),
+        manifest,
+        "joblib",
+        code=read_code(model_dir, manifest),
+    )
+    absent = [spec.name for spec in manifest.inputs if spec.name not in dataset.frame.columns]
     if absent:
         raise VerificationError(f"{source} lacks the model's inputs {absent}; pass --data")
-    frame = model_frame(dataset.frame, manifest.inputs) if builtin else dataset.frame[names]
-    reference = reference_outputs(pipeline, frame, manifest.task)
-    return onnx_parity(
-        onnx, frame_columns(frame, manifest.inputs), reference, manifest.task, tolerance
-    )
+    columns = serving_columns(dataset.frame, manifest.inputs)
+    labels, probabilities = pipeline.run(columns)
+    onnx = read_verified(model_dir, manifest, ONNX_FILE)
+    return onnx_parity(onnx, columns, Reference(labels, probabilities), manifest.task, tolerance)
