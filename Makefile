@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse clean
+.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-train clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -60,6 +60,10 @@ bench-batch: install-dev train
 # Hostile bodies within the limits vs a valid 1,000-record request, through real gunicorn.
 bench-abuse: install-dev train
 	$(BIN)/python bench/abuse.py --model-dir $(MODEL_DIR)
+
+# The built-in pipeline at 10k, 100k and 1M rows: train time, peak RSS, artifact size, worker RSS.
+bench-train: install-dev
+	$(BIN)/python bench/train.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

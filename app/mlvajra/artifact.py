@@ -90,6 +90,8 @@ class Manifest(BaseModel):
     parity: Parity | None = None
     format_reason: str | None = None
     training: Training
+    input_example: dict[str, str | int | float | bool] | None = None
+    """A complete held-out training record: the request example /docs shows."""
 
     def sha256(self, model_format: Format) -> str:
         """The hash of the file that serves `model_format`."""

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from mlvajra.artifact import Metrics, Task
 from mlvajra.errors import TrainingError
+from mlvajra.training import progress
 
 TEST_SIZE = 0.2
 CV_FOLDS = 5
@@ -71,6 +72,8 @@ class Evaluation:
     train_rows: int
     test_rows: int
     beats_baseline: bool
+    test_index: pd.Index
+    """Which rows of the features were held out."""
 
 
 def metric_for(task: Task, name: str | None) -> MetricDefinition:
@@ -105,7 +108,9 @@ def evaluate(
     )
     scorer = make_scorer(_FUNCTIONS[metric.name], greater_is_better=metric.greater_is_better)
     sign = 1.0 if metric.greater_is_better else -1.0
-    cv_scores = sign * cross_val_score(clone(pipeline), x_train, y_train, cv=folds, scoring=scorer)
+    scoring = progress.FoldReporter(scorer, CV_FOLDS)
+    cv_scores = sign * cross_val_score(clone(pipeline), x_train, y_train, cv=folds, scoring=scoring)
+    progress.report(f"fit on {len(x_train):,} rows")
     pipeline.fit(x_train, y_train)
     baseline = (
         DummyClassifier(strategy="most_frequent")
@@ -129,4 +134,5 @@ def evaluate(
         train_rows=len(x_train),
         test_rows=len(x_test),
         beats_baseline=beats,
+        test_index=x_test.index,
     )

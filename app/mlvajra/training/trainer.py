@@ -20,6 +20,7 @@ from mlvajra.artifact import (
     sha256_file,
 )
 from mlvajra.data import open_location
+from mlvajra.training import progress
 from mlvajra.training.datasets import (
     DEFAULT_NAME,
     DEFAULT_TARGET,
@@ -28,7 +29,8 @@ from mlvajra.training.datasets import (
     model_frame,
     read_dataset,
 )
-from mlvajra.training.evaluate import EvaluationError, evaluate, metric_for
+from mlvajra.training.evaluate import CV_FOLDS, EvaluationError, evaluate, metric_for
+from mlvajra.training.examples import input_example, parity_rows
 from mlvajra.training.export import DEFAULT_TOLERANCE, export_artifact
 from mlvajra.training.pipeline import build_pipeline
 
@@ -70,6 +72,8 @@ def library_versions() -> dict[str, str]:
 
 def train(options: TrainOptions) -> Path:
     """Train, evaluate, export and write one artifact version; return its folder."""
+    progress.start()
+    progress.report(f"reading {options.data or 'the built-in penguins'}")
     dataset = read_dataset(options.data)
     target = options.target or (DEFAULT_TARGET if options.data is None else None)
     if target is None:
@@ -90,7 +94,8 @@ def train(options: TrainOptions) -> Path:
         pd.api.types.is_bool_dtype(labels) or pd.api.types.is_integer_dtype(labels)
     ):
         labels = labels.astype(str)
-    pipeline = build_pipeline(inputs, task, options.seed)
+    progress.report(f"{len(frame):,} rows, {len(inputs)} inputs; {CV_FOLDS}-fold cross-validation")
+    pipeline = build_pipeline(inputs, task, options.seed, rows=len(features))
     evaluation = evaluate(pipeline, features, labels, task, metric, options.seed)
     if not evaluation.beats_baseline and not options.allow_worse_than_baseline:
         raise EvaluationError(
@@ -108,8 +113,13 @@ def train(options: TrainOptions) -> Path:
     # Written in a hidden folder and renamed at the end: a failed run leaves no half artifact.
     work_dir = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=model_root))
     try:
+        progress.report("export (joblib, ONNX) and ONNX parity")
+        parity_frame = parity_rows(features, options.seed)
         exported = export_artifact(
-            evaluation.pipeline, inputs, task, features, work_dir, options.parity_tolerance
+            evaluation.pipeline, inputs, task, parity_frame, work_dir, options.parity_tolerance
+        )
+        progress.report(
+            f"serves {exported.format}: {exported.format_reason or 'ONNX parity holds'}"
         )
         files = {p.name: sha256_file(p) for p in sorted(work_dir.iterdir())}
         classes = evaluation.pipeline.classes_.tolist() if task == "classification" else None
@@ -137,6 +147,7 @@ def train(options: TrainOptions) -> Path:
                 estimator=type(evaluation.pipeline.steps[-1][1]).__name__,
                 library_versions=library_versions(),
             ),
+            input_example=input_example(features, inputs, evaluation.test_index),
         )
         (work_dir / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n")
         work_dir.chmod(0o755)
