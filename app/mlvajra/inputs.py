@@ -10,8 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.types import StrictBool, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from mlvajra.artifact import InputSpec
@@ -49,9 +50,28 @@ StrictNumber = Annotated[
 ]
 """A JSON number: ints and floats, never a string, a bool, NaN, Infinity or beyond float32."""
 
+
+def integral(value: Any) -> Any:
+    """A float with an integral value as that int (JSON Schema's integer: `2007.0` is one).
+
+    pandas clients send `2007.0` whenever an integer column held a missing value. Anything else
+    is left to the strict int check (booleans, strings and `2007.5` stay refused).
+    """
+    if type(value) is float:
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "must be an integer")
+        return int(value)
+    return value
+
+
+StrictInteger = Annotated[
+    StrictInt, BeforeValidator(integral), Field(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)
+]
+"""A JSON integer: an int or an integral float, never a bool or a string, within 2**53."""
+
 _TYPES: dict[str, Any] = {
     "number": StrictNumber,
-    "integer": Annotated[StrictInt, Field(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)],
+    "integer": StrictInteger,
     "string": Annotated[StrictStr, Field(max_length=MAX_STRING_LENGTH)],
     "boolean": StrictBool,
 }
@@ -62,6 +82,7 @@ _MESSAGES = {
     "finite_number": "must be a finite number (not NaN or Infinity)",
     "float_type": "must be a number",
     "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
     "string_type": "must be a string",
     "bool_type": "must be a boolean",
     "model_type": "must be a JSON object",

@@ -4,8 +4,9 @@ Each cell is judged as the JSON value it stands for: Arrow integers are JSON int
 JSON numbers, booleans, strings and nulls are themselves, anything else (dates, bytes, lists) is a
 value of the wrong type. A union array (a SQLite column holding several types) is judged per cell.
 Text from an untyped file (CSV) is read by the field's type first: a number field takes decimal
-text (`3`, `-1.5e3`, `nan`, `inf`), an integer field digits only, a boolean field `true`/`false` in
-any case; other text is a string, rejected like a string in the API. An empty cell is null.
+text (`3`, `-1.5e3`, `nan`, `inf`), an integer field number text of an integral value (`2007`,
+`2007.0`: JSON Schema's integer), a boolean field `true`/`false` in any case; other text is a
+string, rejected like a string in the API. An empty cell is null.
 """
 
 from __future__ import annotations
@@ -121,6 +122,10 @@ def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Value
     elif pa.types.is_floating(kind) and spec.type == "number":
         values = _floats(array)
         codes = np.where(np.isfinite(values), _OK, _NOT_FINITE).astype(np.uint8)
+    elif pa.types.is_floating(kind) and spec.type == "integer":
+        # JSON Schema's integer: 2007.0 is one (a pandas int column with a missing value).
+        values = _floats(array)
+        codes = _integral_codes(values, np.zeros(len(array), dtype=np.bool_))
     elif pa.types.is_boolean(kind) and spec.type == "boolean":
         values, codes = _floats(array), np.zeros(len(array), dtype=np.uint8)
     else:
@@ -188,12 +193,26 @@ def _parse_text(array: Any, spec: InputSpec) -> tuple[Values, Codes]:
     finite = np.isfinite(values)
     if spec.type == "integer":
         unsigned = pc.utf8_ltrim(array, "+-")
-        integral = np.asarray(pc.ascii_is_decimal(unsigned).fill_null(True), dtype=np.bool_)
-        codes = np.where(readable & integral, _OK, _WRONG_TYPE).astype(np.uint8)
-        codes[(codes == _OK) & _digits_out_of_range(unsigned)] = _OUT_OF_RANGE
+        digits = np.asarray(pc.ascii_is_decimal(unsigned).fill_null(True), dtype=np.bool_)
+        # Digits are judged exactly by their text; other number text (2007.0, 1e3) by its value.
+        codes = _integral_codes(values, digits)
+        codes[~readable] = _WRONG_TYPE
+        codes[(codes == _OK) & digits & _digits_out_of_range(unsigned)] = _OUT_OF_RANGE
         return values, codes
     codes = np.where(readable, np.where(finite, _OK, _NOT_FINITE), _WRONG_TYPE)
     return values, codes.astype(np.uint8)
+
+
+def _integral_codes(values: Values, exact: npt.NDArray[np.bool_]) -> Codes:
+    """Integer codes for float values (NaN where null): integral and within the limit, or not.
+
+    `exact` marks cells already known to be integers (digit text), whose range is checked apart.
+    """
+    with np.errstate(invalid="ignore"):
+        integral = np.isfinite(values) & (values == np.trunc(values))
+    codes = np.where(exact | integral, _OK, _WRONG_TYPE).astype(np.uint8)
+    codes[~exact & integral & (np.abs(values) > INTEGER_LIMIT)] = _OUT_OF_RANGE
+    return codes
 
 
 def _integers_out_of_range(array: Any) -> npt.NDArray[np.bool_]:
