@@ -20,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlvajra.artifact import InputSpec
+from mlvajra.data.jsonlines import DUPLICATE, NOT_FINITE
+from mlvajra.data.kinds import ROW_PROBLEM
 from mlvajra.inputs import (
+    DUPLICATE_FIELD,
     FLOAT32_MAX,
     INTEGER_LIMIT,
     MAX_STRING_LENGTH,
@@ -34,6 +37,12 @@ _CODE_ERRORS = {
     _NOT_FINITE: "finite_number",
     _OUT_OF_RANGE: "less_than_equal",
     _TOO_LONG: "string_too_long",
+}
+_NOT_FINITE_ERRORS = {
+    "number": "finite_number",
+    "integer": "int_from_float",
+    "string": "string_type",
+    "boolean": "bool_type",
 }
 _TYPE_ERRORS = {
     "number": "float_type",
@@ -76,21 +85,49 @@ def validate_batch(inputs: list[InputSpec], batch: Any, untyped_text: bool) -> V
         values, codes = check_column(column, spec, untyped_text)
         checked.append((spec, values, codes))
         bad |= codes != _OK
+    unreadable = _unreadable_rows(inputs, batch)
     problems: list[Problem] = []
-    if bad.any():
+    if bad.any() or unreadable:
         rows = np.flatnonzero(bad)
         row_codes = np.stack([codes[rows] for _, _, codes in checked], axis=1)
         for row, codes_of_row in zip(rows.tolist(), row_codes.tolist(), strict=True):
+            if row in unreadable:
+                continue  # its values are nulls standing in for a line that could not be read
             for (spec, _, _), code in zip(checked, codes_of_row, strict=True):
                 if code != _OK:
                     error = _CODE_ERRORS.get(code) or _TYPE_ERRORS[spec.type]
                     problems.append(Problem(row=row, field=spec.name, message=message_for(error)))
+        problems += unreadable.values()
+        problems.sort(key=lambda problem: problem.row or 0)
+        bad[list(unreadable)] = True
     valid = ~bad
     columns = {
         spec.name: (values[valid] if problems else values).reshape(-1, 1)
         for spec, values, _ in checked
     }
     return ValidatedBatch(valid=valid, columns=columns, problems=problems)
+
+
+def _unreadable_rows(inputs: list[InputSpec], batch: Any) -> dict[int, Problem]:
+    """Rows standing for JSON lines that could not be scored, with the API's reason for each."""
+    index = batch.schema.get_field_index(ROW_PROBLEM)
+    if index < 0:
+        return {}
+    types = {spec.name: spec.type for spec in inputs}
+    found: dict[int, Problem] = {}
+    for row, problem in enumerate(batch.column(index).to_pylist()):
+        if problem is None:
+            continue
+        field, kind = problem["field"], problem["kind"]
+        if kind == DUPLICATE:
+            message = DUPLICATE_FIELD
+        elif kind == NOT_FINITE:
+            # What the API answers for NaN, Infinity or 1e400 in a field of this type.
+            message = message_for(_NOT_FINITE_ERRORS.get(types.get(field, ""), "finite_number"))
+        else:
+            message = "the line is not a JSON object"
+        found[row] = Problem(row=row, field=field, message=message)
+    return found
 
 
 def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Values, Codes]:
