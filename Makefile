@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-pipelines clean
+.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-pipelines bench-train clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -64,6 +64,10 @@ bench-abuse: install-dev train
 # Each pipeline of the matrix: format chosen and why, parity, size, one-record p50 (README table).
 bench-pipelines: install-dev tools
 	$(BIN)/python bench/pipelines.py
+
+# The built-in pipeline at 10k, 100k and 1M rows: train time, peak RSS, artifact size, worker RSS.
+bench-train: install-dev
+	$(BIN)/python bench/train.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

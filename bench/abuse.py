@@ -62,6 +62,14 @@ def bodies(model_dir: Path) -> tuple[int, dict[str, bytes]]:
     built = {
         "valid 1,000 records": records(RECORD),
         "valid, longest strings": records(longest),
+        "valid, a colon in every string": records(
+            {**RECORD, **{spec.name: "a:b" for spec in inputs if spec.type == "string"}}
+        ),
+        # Every record repeats its first key: the duplicate-key pass names 100 of them.
+        "a duplicate key in every record": records(RECORD).replace(
+            b'{"%s":' % inputs[0].name.encode(),
+            b'{"%s":0,"%s":' % (inputs[0].name.encode(), inputs[0].name.encode()),
+        ),
         "7 unknown keys a record": records({f"x{i}": 1 for i in range(len(inputs))}),
         "every value the wrong type": records({spec.name: [] for spec in inputs}),
         "one record, keys to the limit": fill(

@@ -159,6 +159,8 @@ class Manifest(BaseModel):
     """Every ONNX graph tried at export, in order; empty when skl2onnx cannot convert at all."""
     loading: Loading | None = None
     """None for artifacts written before mlvajra recorded it."""
+    input_example: dict[str, str | int | float | bool] | None = None
+    """A complete held-out training record: the request example /docs shows."""
 
     def sha256(self, model_format: Format) -> str:
         """The hash of the file that serves `model_format`."""

@@ -7,11 +7,13 @@ describe what is wrong with the same sentences.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from pydantic.types import StrictBool, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from mlvajra.artifact import InputSpec
@@ -49,9 +51,28 @@ StrictNumber = Annotated[
 ]
 """A JSON number: ints and floats, never a string, a bool, NaN, Infinity or beyond float32."""
 
+
+def integral(value: Any) -> Any:
+    """A float with an integral value as that int (JSON Schema's integer: `2007.0` is one).
+
+    pandas clients send `2007.0` whenever an integer column held a missing value. Anything else
+    is left to the strict int check (booleans, strings and `2007.5` stay refused).
+    """
+    if type(value) is float:
+        if not value.is_integer():
+            raise PydanticCustomError("int_from_float", "must be an integer")
+        return int(value)
+    return value
+
+
+StrictInteger = Annotated[
+    StrictInt, BeforeValidator(integral), Field(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)
+]
+"""A JSON integer: an int or an integral float, never a bool or a string, within 2**53."""
+
 _TYPES: dict[str, Any] = {
     "number": StrictNumber,
-    "integer": Annotated[StrictInt, Field(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)],
+    "integer": StrictInteger,
     "string": Annotated[StrictStr, Field(max_length=MAX_STRING_LENGTH)],
     "boolean": StrictBool,
 }
@@ -62,6 +83,7 @@ _MESSAGES = {
     "finite_number": "must be a finite number (not NaN or Infinity)",
     "float_type": "must be a number",
     "int_type": "must be an integer",
+    "int_from_float": "must be an integer",
     "string_type": "must be a string",
     "bool_type": "must be a boolean",
     "model_type": "must be a JSON object",
@@ -149,3 +171,54 @@ def build_record_type(inputs: list[InputSpec]) -> type:
     Record.__doc__ = "One raw input record, keyed by the model's input names."
     Record.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
     return Record
+
+
+DUPLICATE_FIELD = "duplicate field: each key may appear once"
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def key_count(document: Any) -> int:
+    """How many keys the objects of a parsed JSON document hold, nested ones included."""
+    count = 0
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            pending.extend(item for item in value.values() if isinstance(item, dict | list))
+        elif isinstance(value, list):
+            pending.extend(item for item in value if isinstance(item, dict | list))
+    return count
+
+
+def duplicate_keys(body: bytes | bytearray, keys: int) -> list[Problem]:
+    """The duplicate keys of a valid JSON `body` whose parsed objects hold `keys` keys.
+
+    JSON parsers keep the last of duplicate keys silently (orjson and pydantic's alike). Every key
+    of the text is followed by one colon outside a string: as many colons as parsed keys means
+    there was no duplicate, at the cost of counting (colons inside strings, rare, cost one regex
+    pass more). Only a body that has a duplicate is parsed again to name it: the row is the
+    object's position among the inner objects, None for the outermost one.
+    """
+    colons = body.count(b":")
+    if colons <= keys or _JSON_STRING.sub(b"", body).count(b":") <= keys:
+        return []
+    found: list[tuple[int, str]] = []
+    objects = 0
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal objects
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                found.append((objects, key))
+            seen.add(key)
+        objects += 1
+        return dict(items)
+
+    json.loads(body, object_pairs_hook=pairs)
+    outermost = objects - 1
+    return [
+        Problem(None if index == outermost else index, shorten(key), DUPLICATE_FIELD)
+        for index, key in found[:MAX_DETAILS]
+    ]

@@ -71,7 +71,7 @@ def _write_input(kind: str, folder: Path) -> tuple[str, list[tuple[int, str, str
             values = [list(row.values()) for row in table.to_pylist()]
             values[3][COLUMNS.index("bill_length_mm") + 1] = "abc"
             values.append(list(table.to_pylist()[0].values()))
-            values[5][0], values[5][-1] = 105, 2007.0
+            values[5][0], values[5][-1] = 105, 2007.5
             connection.executemany("INSERT INTO penguins VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
         connection.close()
         expected += [(3, "bill_length_mm", "must be a number"), (5, "year", "must be an integer")]

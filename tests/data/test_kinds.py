@@ -165,7 +165,6 @@ def test_a_new_kind_is_one_class(tmp_path: Path) -> None:
         ("empty.csv", b"", False),
         ("ragged.csv", b"a,b\n1,2,3\n", True),
         ("fake.parquet", b"not a parquet file at all", False),
-        ("broken.jsonl", b'{"a": 1}\n{not json\n', False),
     ],
 )
 def test_an_unreadable_file_is_one_line_naming_it(
@@ -184,3 +183,18 @@ def test_an_unreadable_file_is_one_line_naming_it(
     for failure in failures:
         assert str(failure).startswith(f"{path}: ")
         assert "\n" not in str(failure)
+
+
+def test_json_lines_arrow_refuses_are_rows_in_batches_and_fail_training_reads(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b'{"a": 1}\n{not json\n{"a": 2, "a": 3}\n')
+    (batch,) = open_location(path).batches()
+    assert batch.column("__mlvajra_row_problem__").to_pylist() == [
+        None,
+        {"field": None, "kind": "not a JSON object"},
+        {"field": "a", "kind": "duplicate key"},
+    ]
+    with pytest.raises(DataError, match=r"broken\.jsonl: row 1: not a JSON object$"):
+        read_table(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -124,3 +125,17 @@ def test_body_over_the_limit_is_413_declared_or_streamed(
     for response in (declared, streamed):
         assert response.status_code == 413
         assert error_of(response)["code"] == "payload_too_large"
+
+
+def test_pandas_records_with_float_integers_are_valid_for_the_api(
+    module_client: TestClient,
+) -> None:
+    frame = pd.DataFrame([row for row, _ in REFERENCE_ROWS]).astype({"year": "float64"})
+    response = module_client.post(
+        "/predict",
+        content=f'{{"instances": {frame.to_json(orient="records")}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    labels = [prediction["label"] for prediction in response.json()["predictions"]]
+    assert labels == [label for _, label in REFERENCE_ROWS]

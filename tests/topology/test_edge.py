@@ -125,11 +125,13 @@ def test_request_id_round_trips_and_is_logged(color: Gunicorn, tmp_path: Path) -
 def test_metrics_stay_inside_and_docs_can_be_switched_off(color: Gunicorn, tmp_path: Path) -> None:
     with Nginx(tmp_path / "on", color.unix_socket) as nginx:
         assert httpx.get(f"{nginx.url}/docs").status_code == 200
+        # The page's assets come through the edge too: /docs needs no CDN.
+        assert httpx.get(f"{nginx.url}/docs/assets/swagger-ui-bundle.js").status_code == 200
         hidden = httpx.get(f"{nginx.url}/metrics")
     _assert_envelope(hidden, 404, "not_found")
     assert httpx.get(f"{color.url}/metrics").status_code == 200, "ops scrape the color directly"
     with Nginx(tmp_path / "off", color.unix_socket, docs=False) as nginx:
-        for path in ("/docs", "/openapi.json"):
+        for path in ("/docs", "/openapi.json", "/docs/assets/swagger-ui.css"):
             _assert_envelope(httpx.get(f"{nginx.url}{path}"), 404, "not_found")
         assert httpx.get(f"{nginx.url}/version").status_code == 200
 

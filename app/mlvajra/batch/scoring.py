@@ -67,7 +67,12 @@ def prediction_table(manifest: Manifest, predictions: Predictions) -> pa.Table:
 
 
 def check_columns(manifest: Manifest, available: list[str], keep: list[str]) -> None:
-    """Fail before reading a row: a needed column is absent or a kept one would be overwritten."""
+    """Fail before reading a row: a needed column is absent or twice (which one would be read?),
+    or a kept one would be overwritten."""
+    needed = {spec.name for spec in manifest.inputs} | set(keep)
+    twice = sorted({name for name in available if name in needed and available.count(name) > 1})
+    if twice:
+        raise DataError(f"the input has {len(twice)} duplicate column(s): {', '.join(twice)}")
     for name in [*(spec.name for spec in manifest.inputs), *keep]:
         if name not in available:
             raise DataError(f"the input has no column {name!r}; it has: {', '.join(available)}")

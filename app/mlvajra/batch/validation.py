@@ -4,8 +4,9 @@ Each cell is judged as the JSON value it stands for: Arrow integers are JSON int
 JSON numbers, booleans, strings and nulls are themselves, anything else (dates, bytes, lists) is a
 value of the wrong type. A union array (a SQLite column holding several types) is judged per cell.
 Text from an untyped file (CSV) is read by the field's type first: a number field takes decimal
-text (`3`, `-1.5e3`, `nan`, `inf`), an integer field digits only, a boolean field `true`/`false` in
-any case; other text is a string, rejected like a string in the API. An empty cell is null.
+text (`3`, `-1.5e3`, `nan`, `inf`), an integer field number text of an integral value (`2007`,
+`2007.0`: JSON Schema's integer), a boolean field `true`/`false` in any case; other text is a
+string, rejected like a string in the API. An empty cell is null.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlvajra.artifact import InputSpec
+from mlvajra.data.jsonlines import DUPLICATE, NOT_FINITE
+from mlvajra.data.kinds import ROW_PROBLEM
 from mlvajra.inputs import (
+    DUPLICATE_FIELD,
     FLOAT32_MAX,
     INTEGER_LIMIT,
     MAX_STRING_LENGTH,
@@ -33,6 +37,12 @@ _CODE_ERRORS = {
     _NOT_FINITE: "finite_number",
     _OUT_OF_RANGE: "less_than_equal",
     _TOO_LONG: "string_too_long",
+}
+_NOT_FINITE_ERRORS = {
+    "number": "finite_number",
+    "integer": "int_from_float",
+    "string": "string_type",
+    "boolean": "bool_type",
 }
 _TYPE_ERRORS = {
     "number": "float_type",
@@ -75,21 +85,49 @@ def validate_batch(inputs: list[InputSpec], batch: Any, untyped_text: bool) -> V
         values, codes = check_column(column, spec, untyped_text)
         checked.append((spec, values, codes))
         bad |= codes != _OK
+    unreadable = _unreadable_rows(inputs, batch)
     problems: list[Problem] = []
-    if bad.any():
+    if bad.any() or unreadable:
         rows = np.flatnonzero(bad)
         row_codes = np.stack([codes[rows] for _, _, codes in checked], axis=1)
         for row, codes_of_row in zip(rows.tolist(), row_codes.tolist(), strict=True):
+            if row in unreadable:
+                continue  # its values are nulls standing in for a line that could not be read
             for (spec, _, _), code in zip(checked, codes_of_row, strict=True):
                 if code != _OK:
                     error = _CODE_ERRORS.get(code) or _TYPE_ERRORS[spec.type]
                     problems.append(Problem(row=row, field=spec.name, message=message_for(error)))
+        problems += unreadable.values()
+        problems.sort(key=lambda problem: problem.row or 0)
+        bad[list(unreadable)] = True
     valid = ~bad
     columns = {
         spec.name: (values[valid] if problems else values).reshape(-1, 1)
         for spec, values, _ in checked
     }
     return ValidatedBatch(valid=valid, columns=columns, problems=problems)
+
+
+def _unreadable_rows(inputs: list[InputSpec], batch: Any) -> dict[int, Problem]:
+    """Rows standing for JSON lines that could not be scored, with the API's reason for each."""
+    index = batch.schema.get_field_index(ROW_PROBLEM)
+    if index < 0:
+        return {}
+    types = {spec.name: spec.type for spec in inputs}
+    found: dict[int, Problem] = {}
+    for row, problem in enumerate(batch.column(index).to_pylist()):
+        if problem is None:
+            continue
+        field, kind = problem["field"], problem["kind"]
+        if kind == DUPLICATE:
+            message = DUPLICATE_FIELD
+        elif kind == NOT_FINITE:
+            # What the API answers for NaN, Infinity or 1e400 in a field of this type.
+            message = message_for(_NOT_FINITE_ERRORS.get(types.get(field, ""), "finite_number"))
+        else:
+            message = "the line is not a JSON object"
+        found[row] = Problem(row=row, field=field, message=message)
+    return found
 
 
 def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Values, Codes]:
@@ -121,6 +159,10 @@ def check_column(array: Any, spec: InputSpec, untyped_text: bool) -> tuple[Value
     elif pa.types.is_floating(kind) and spec.type == "number":
         values = _floats(array)
         codes = np.where(np.isfinite(values), _OK, _NOT_FINITE).astype(np.uint8)
+    elif pa.types.is_floating(kind) and spec.type == "integer":
+        # JSON Schema's integer: 2007.0 is one (a pandas int column with a missing value).
+        values = _floats(array)
+        codes = _integral_codes(values, np.zeros(len(array), dtype=np.bool_))
     elif pa.types.is_boolean(kind) and spec.type == "boolean":
         values, codes = _floats(array), np.zeros(len(array), dtype=np.uint8)
     else:
@@ -188,12 +230,26 @@ def _parse_text(array: Any, spec: InputSpec) -> tuple[Values, Codes]:
     finite = np.isfinite(values)
     if spec.type == "integer":
         unsigned = pc.utf8_ltrim(array, "+-")
-        integral = np.asarray(pc.ascii_is_decimal(unsigned).fill_null(True), dtype=np.bool_)
-        codes = np.where(readable & integral, _OK, _WRONG_TYPE).astype(np.uint8)
-        codes[(codes == _OK) & _digits_out_of_range(unsigned)] = _OUT_OF_RANGE
+        digits = np.asarray(pc.ascii_is_decimal(unsigned).fill_null(True), dtype=np.bool_)
+        # Digits are judged exactly by their text; other number text (2007.0, 1e3) by its value.
+        codes = _integral_codes(values, digits)
+        codes[~readable] = _WRONG_TYPE
+        codes[(codes == _OK) & digits & _digits_out_of_range(unsigned)] = _OUT_OF_RANGE
         return values, codes
     codes = np.where(readable, np.where(finite, _OK, _NOT_FINITE), _WRONG_TYPE)
     return values, codes.astype(np.uint8)
+
+
+def _integral_codes(values: Values, exact: npt.NDArray[np.bool_]) -> Codes:
+    """Integer codes for float values (NaN where null): integral and within the limit, or not.
+
+    `exact` marks cells already known to be integers (digit text), whose range is checked apart.
+    """
+    with np.errstate(invalid="ignore"):
+        integral = np.isfinite(values) & (values == np.trunc(values))
+    codes = np.where(exact | integral, _OK, _WRONG_TYPE).astype(np.uint8)
+    codes[~exact & integral & (np.abs(values) > INTEGER_LIMIT)] = _OUT_OF_RANGE
+    return codes
 
 
 def _integers_out_of_range(array: Any) -> npt.NDArray[np.bool_]:

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
 
-from mlvajra.data.kinds import BATCH_ROWS, BLOCK_BYTES, BatchWriter, DataKind, register
+from mlvajra.data.jsonlines import blocks, read_block
+from mlvajra.data.kinds import (
+    BATCH_ROWS,
+    BLOCK_BYTES,
+    ROW_PROBLEM,
+    BatchWriter,
+    DataKind,
+    register,
+)
 
 CSV_NULLS = ("", "NA", "N/A", "n/a", "NULL", "null", "NaN", "nan", "<NA>")
 """CSV cells that mean "missing", for training and scoring alike: R writes NA, pandas an empty
@@ -94,32 +100,30 @@ class ParquetKind(DataKind):
 
 @register
 class JsonLinesKind(DataKind):
-    """One JSON object per line; types are inferred per column by Arrow's reader."""
+    """One JSON object per line; types are inferred per block by Arrow's reader, and a line it
+    refuses is a row of its own (mlvajra.data.jsonlines)."""
 
     name = "JSON Lines"
     suffixes = (".jsonl", ".ndjson")
 
     def column_names(self) -> list[str]:
         self._check_readable()
-        with self._reader_errors(pa.ArrowInvalid):
-            return list(self._reader(BLOCK_BYTES).schema.names)
+        first = next(blocks(self.path, BLOCK_BYTES), b"")
+        return [name for name in read_block(first).schema.names if name != ROW_PROBLEM]
 
     def batches(
         self, columns: list[str] | None = None, text_columns: Collection[str] = ()
     ) -> Iterator[pa.RecordBatch]:
         self._check_readable()
-        with self._reader_errors(pa.ArrowInvalid):
-            for batch in self._reader(BLOCK_BYTES):
-                if columns is None:
-                    yield batch
-                else:
-                    yield pa.RecordBatch.from_arrays(
-                        [_column_or_nulls(batch, name) for name in columns], names=columns
-                    )
-
-    def _reader(self, block_bytes: int) -> Any:
-        options = pa_json.ReadOptions(block_size=block_bytes)
-        return pa_json.open_json(self.path, read_options=options)
+        for block in blocks(self.path, BLOCK_BYTES):
+            table = read_block(block)
+            names = columns or [name for name in table.column_names if name != ROW_PROBLEM]
+            if ROW_PROBLEM in table.column_names:
+                names = [*names, ROW_PROBLEM]
+            for batch in table.to_batches():
+                yield pa.RecordBatch.from_arrays(
+                    [_column_or_nulls(batch, name) for name in names], names=names
+                )
 
     def open_writer(self, path: Path, schema: pa.Schema) -> BatchWriter:
         return _JsonLinesWriter(path)

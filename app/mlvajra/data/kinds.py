@@ -28,6 +28,9 @@ BLOCK_BYTES = 1 << 20
 blocks were no faster here and raised peak memory (bench/batch.py)."""
 BATCH_ROWS = 32_768
 """Rows per batch where the format counts rows (Parquet, SQLite)."""
+ROW_PROBLEM = "__mlvajra_row_problem__"
+"""A struct column (field, kind) a batch holds when some of its rows could not be read as values
+(JSON lines with a duplicate key, a non-finite number, no object: mlvajra.data.jsonlines)."""
 
 
 class BatchWriter(Protocol):
@@ -200,12 +203,28 @@ def open_location(location: str | Path) -> DataKind:
 
 
 def read_table(location: str | Path) -> pa.Table:
-    """A whole source in memory (for training, where the model needs every row anyway)."""
+    """A whole source in memory (for training, where the model needs every row anyway).
+
+    Training takes no row it cannot read: a line that batch scoring would reject fails here.
+    """
     kind = open_location(location)
-    batches = list(kind.batches())
-    if not batches:
+    tables, rows = [], 0
+    for batch in kind.batches():
+        index = batch.schema.get_field_index(ROW_PROBLEM)
+        if index >= 0:
+            problems = batch.column(index).to_pylist()
+            row, problem = next((r, p) for r, p in enumerate(problems) if p is not None)
+            field = f" field {problem['field']!r}:" if problem["field"] else ""
+            raise DataError(f"{kind.location}: row {rows + row}:{field} {problem['kind']}")
+        tables.append(pa.Table.from_batches([batch]))
+        rows += batch.num_rows
+    if not tables:
         return pa.table({name: pa.array([], type=pa.null()) for name in kind.column_names()})
-    return pa.Table.from_batches(batches)
+    try:
+        # Blocks of JSON Lines are typed one by one: an int column may be a float one further on.
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise DataError(f"{kind.location}: {_first_line(error)}") from None
 
 
 def _first_line(error: BaseException) -> str:

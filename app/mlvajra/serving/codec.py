@@ -20,6 +20,7 @@ from mlvajra.inputs import (
     UNKNOWN_FIELD,
     Problem,
     build_record_type,
+    duplicate_keys,
     message_for,
     neutral_record,
     shorten,
@@ -85,6 +86,10 @@ class PredictCodec:
             ):
                 raise self._request_error(problems) from None
             raise self._bounded_error(body) from None
+        # Each valid record holds exactly the model's inputs; "instances" is the one other key.
+        duplicates = duplicate_keys(body, 1 + len(instances) * len(self._field_names))
+        if duplicates:
+            raise _duplicates_error(duplicates, self._field_names)
         return instances
 
     def prediction_objects(self, predictions: Predictions) -> list[dict[str, Any]]:
@@ -244,6 +249,15 @@ def field_counts(problems: Sequence[Problem], field_names: Set[str]) -> Counter[
             known = problem.field in field_names
             counts[problem.field if known else UNKNOWN_FIELD] += 1
     return counts
+
+
+def _duplicates_error(problems: list[Problem], field_names: Set[str]) -> Exception:
+    rows = {problem.row for problem in problems if problem.row is not None}
+    return InvalidInstancesError(
+        f"{len(problems)} duplicate field(s) in {len(rows)} record(s)",
+        [problem.as_detail() for problem in problems],
+        field_counts(problems, field_names),
+    )
 
 
 def _escaped(body: bytes | bytearray, start: int, quote: int) -> bool:

@@ -18,10 +18,11 @@ from pydantic import TypeAdapter
 from mlvajra.artifact import file_for, read_manifest
 from mlvajra.config import Settings
 from mlvajra.errors import ArtifactError
-from mlvajra.inputs import build_record_type
+from mlvajra.inputs import build_record_type, neutral_record
 from mlvajra.predictor import Predictor
 from mlvajra.runners import build_runner, load_runner
 from mlvajra.serving.codec import PredictCodec, build_request_type
+from mlvajra.serving.docs import install_docs
 from mlvajra.serving.handlers import install_error_handlers
 from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=manifest.version,
         description=f"Serves {manifest.name} version {manifest.version} ({manifest.task}).",
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs else None,
+        docs_url=None,  # mlvajra.serving.docs: the same page, its assets served from here
         openapi_url="/openapi.json" if settings.docs else None,
         redoc_url=None,
         # No 307 from /health/ to /health: its Location would repeat whatever Host was sent.
@@ -102,13 +103,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ]
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, state=state)
+    if settings.docs:
+        install_docs(app, app.title)
     request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)
-    _document_request_body(app, TypeAdapter(request_type))
+    example = manifest.input_example or neutral_record(manifest.inputs)
+    _document_request_body(app, TypeAdapter(request_type), {"instances": [example]})
     return app
 
 
-def _document_request_body(app: FastAPI, request_adapter: TypeAdapter[Any]) -> None:
-    """Put the generated PredictRequest (the model's real fields) into the OpenAPI schema."""
+def _document_request_body(
+    app: FastAPI, request_adapter: TypeAdapter[Any], example: dict[str, Any]
+) -> None:
+    """Put the generated PredictRequest (the model's real fields) into the OpenAPI schema, with
+    `example` (a training record) as the body /docs offers, not values made up from the types."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -122,6 +129,8 @@ def _document_request_body(app: FastAPI, request_adapter: TypeAdapter[Any]) -> N
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             components.update(body.pop("$defs", {}))
             components["PredictRequest"] = body
+            request_body = schema["paths"]["/predict"]["post"]["requestBody"]
+            request_body["content"]["application/json"]["example"] = example
             app.openapi_schema = schema
         return app.openapi_schema
 

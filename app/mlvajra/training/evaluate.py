@@ -12,6 +12,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 
 from mlvajra.artifact import Baseline, InputSpec, Metrics, Task
 from mlvajra.errors import TrainingError
+from mlvajra.training import progress
 from mlvajra.training.checks import fit_failure
 from mlvajra.training.scoring import MetricDefinition, score_baselines
 
@@ -61,9 +62,10 @@ def evaluate(
             x_train,
             y_train,
             cv=folds,
-            scoring=metric.evaluate,
+            scoring=progress.FoldReporter(metric.evaluate, CV_FOLDS),
             error_score="raise",
         )
+        progress.report(f"fit on {len(x_train):,} rows")
         pipeline.fit(x_train, y_train)
     except TrainingError:
         raise

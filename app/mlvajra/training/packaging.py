@@ -29,7 +29,9 @@ from mlvajra.artifact import (
     folder_hashes,
 )
 from mlvajra.errors import TrainingError
+from mlvajra.training import progress
 from mlvajra.training.checks import require_fitted, require_predicts, task_of
+from mlvajra.training.examples import input_example, parity_rows
 from mlvajra.training.export import DEFAULT_TOLERANCE, export_artifact
 from mlvajra.training.schema import infer_inputs
 from mlvajra.training.scoring import MetricDefinition, resolve_metric, score_baselines
@@ -115,8 +117,13 @@ def write_artifact(
             # A bare estimator (XGBClassifier, say) serves as a one-step Pipeline: one shape
             # for the exporters and the runners.
             pipeline = Pipeline([("model", pipeline)])
+        progress.report("export (joblib, ONNX) and ONNX parity")
+        parity_frame = parity_rows(evaluated.parity_frame, evaluated.training.seed)
         exported = export_artifact(
-            pipeline, evaluated.inputs, task, evaluated.parity_frame, work_dir, tolerance
+            pipeline, evaluated.inputs, task, parity_frame, work_dir, tolerance
+        )
+        progress.report(
+            f"serves {exported.format}: {exported.format_reason or 'ONNX parity holds'}"
         )
         classes = (
             [getattr(c, "item", lambda c=c: c)() for c in pipeline.classes_]
@@ -142,6 +149,7 @@ def write_artifact(
             conversion=exported.attempts,
             loading=exported.loading,
             training=evaluated.training,
+            input_example=input_example(parity_frame, evaluated.inputs, parity_frame.index),
         )
         (work_dir / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n")
         work_dir.chmod(0o755)

@@ -11,6 +11,7 @@ from sklearn.base import clone
 
 from mlvajra.artifact import Task, Training
 from mlvajra.data import open_location
+from mlvajra.training import progress
 from mlvajra.training.checks import require_estimator, task_of
 from mlvajra.training.datasets import (
     DEFAULT_NAME,
@@ -20,7 +21,7 @@ from mlvajra.training.datasets import (
     model_frame,
     read_dataset,
 )
-from mlvajra.training.evaluate import EvaluationError, evaluate
+from mlvajra.training.evaluate import CV_FOLDS, EvaluationError, evaluate
 from mlvajra.training.export import DEFAULT_TOLERANCE
 from mlvajra.training.packaging import (
     Evaluated,
@@ -62,6 +63,8 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
     the baselines, export and write one artifact version."""
     if pipeline is not None:
         require_estimator(pipeline)
+    progress.start()
+    progress.report(f"reading {options.data or 'the built-in penguins'}")
     dataset = _dataset(options.data)
     target = options.target or (DEFAULT_TARGET if options.data is None else None)
     if target is None:
@@ -93,7 +96,12 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
     ):
         labels = labels.astype(str)
     metric = resolve_metric(task, options.metric)
-    unfitted = build_pipeline(inputs, task, options.seed) if pipeline is None else clone(pipeline)
+    progress.report(f"{len(frame):,} rows, {len(inputs)} inputs; {CV_FOLDS}-fold cross-validation")
+    unfitted = (
+        build_pipeline(inputs, task, options.seed, rows=len(features))
+        if pipeline is None
+        else clone(pipeline)
+    )
     evaluation = evaluate(unfitted, features, labels, inputs, task, metric, options.seed)
     evaluated = Evaluated(
         pipeline=evaluation.pipeline,

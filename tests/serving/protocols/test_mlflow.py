@@ -91,6 +91,8 @@ def test_nan_and_null_are_missing_where_nullable(module_client: TestClient) -> N
         (b"39.1", b"Infinity", "bill_length_mm"),
         (b'"Torgersen"', b"NaN", "island"),
         (b"2007", b"2007.5", "year"),
+        (b"2007", b"true", "year"),
+        (b'"year":', b'"year":2008,"year":', "year"),  # a duplicate key: the last won before
     ],
 )
 def test_bad_values_are_400_with_row_and_field(
@@ -166,3 +168,11 @@ def test_ping_is_readiness(module_client: TestClient) -> None:
     assert module_client.get("/ping").status_code == 200
     paths = module_client.get("/openapi.json").json()["paths"]
     assert {"/invocations", "/ping"} <= set(paths)
+
+
+def test_an_integral_float_is_an_integer(module_client: TestClient) -> None:
+    # pandas sends 2007.0 once an integer column held a missing value.
+    body = orjson.dumps({"dataframe_records": ROWS[:1]}).replace(b"2007", b"2007.0", 1)
+    response = _invoke(module_client, body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": LABELS[:1]}

@@ -140,6 +140,7 @@ def test_null_and_nan_are_missing_where_nullable(module_client: TestClient) -> N
         (b"39.1", b"Infinity", "bill_length_mm"),  # Infinity is never missing
         (b"39.1", b"-Infinity", "bill_length_mm"),
         (b"2007", b"2007.5", "year"),
+        (b"2007", b"true", "year"),
         (b"39.1", b'"39.1"', "bill_length_mm"),
         (b'"Torgersen"', b"7", "island"),
     ],
@@ -259,3 +260,14 @@ def test_openapi_lists_the_v2_routes(module_client: TestClient) -> None:
     assert "/v2/models/{model_name}/infer" in paths
     assert "/v2/models/{model_name}/versions/{model_version}/infer" in paths
     assert "/v2/health/ready" in paths
+
+
+def test_an_integral_float_is_an_integer_and_duplicate_keys_are_refused(
+    module_client: TestClient,
+) -> None:
+    text = orjson.dumps({"inputs": v2_inputs(ROWS[:1])})
+    assert _labels(_infer(module_client, text.replace(b"[2007]", b"[2007.0]", 1))) == ["Adelie"]
+    body = _error(_infer(module_client, text.replace(b'"datatype":', b'"name":"x","datatype":', 1)))
+    assert body["details"] == [
+        {"row": 0, "field": "name", "message": "duplicate field: each key may appear once"}
+    ]

@@ -17,7 +17,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from mlvajra.artifact import Manifest
 from mlvajra.errors import InvalidInstancesError, MalformedJSONError, PayloadTooLargeError
-from mlvajra.inputs import MAX_DETAILS, Problem, build_record_type, message_for
+from mlvajra.inputs import (
+    MAX_DETAILS,
+    Problem,
+    build_record_type,
+    duplicate_keys,
+    key_count,
+    message_for,
+)
 from mlvajra.serving.codec import field_counts, problem_at
 
 
@@ -25,16 +32,21 @@ def loads_allowing_nan(body: bytes) -> tuple[Any, bool]:
     """Parse JSON; a bare `NaN` / `Infinity` token (MLflow's and tritonclient's) is accepted too.
 
     orjson refuses those tokens, so Python's parser runs only when orjson fails. Returns the value
-    and whether the fallback ran (only then can a float be NaN or infinite).
+    and whether the fallback ran (only then can a float be NaN or infinite). Duplicate keys are
+    refused, naming the key.
     """
     try:
-        return orjson.loads(body), False
+        parsed, fallback = orjson.loads(body), False
     except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(body), True
-    except (ValueError, RecursionError):
-        raise MalformedJSONError("the body is not valid JSON") from None
+        try:
+            parsed, fallback = json.loads(body), True
+        except (ValueError, RecursionError):
+            raise MalformedJSONError("the body is not valid JSON") from None
+    # The parsers keep the last of duplicate keys: refused as /predict refuses them.
+    duplicates = duplicate_keys(body, key_count(parsed))
+    if duplicates:
+        raise invalid(duplicates, f"{len(duplicates)} duplicate field(s)", set())
+    return parsed, fallback
 
 
 def invalid(problems: Sequence[Problem], message: str, field_names: set[str]) -> Exception:
