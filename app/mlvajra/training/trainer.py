@@ -64,7 +64,7 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
     if pipeline is not None:
         require_estimator(pipeline)
     progress.start()
-    progress.report(f"reading {options.data or 'the built-in penguins'}")
+    progress.report(f"reading {_describe(options.data)}")
     dataset = _dataset(options.data)
     target = options.target or (DEFAULT_TARGET if options.data is None else None)
     if target is None:
@@ -135,6 +135,14 @@ def _dataset(data: str | Path | pd.DataFrame | None) -> Dataset:
             raise EvaluationError("the DataFrame has no rows")
         return Dataset(frame=data, source="python:DataFrame", sha256=frame_sha256(data))
     return read_dataset(data)
+
+
+def _describe(data: str | Path | pd.DataFrame | None) -> str:
+    if data is None:
+        return "the built-in penguins"
+    if isinstance(data, pd.DataFrame):
+        return f"a DataFrame of {len(data):,} rows"
+    return str(data)
 
 
 def _default_name(data: str | Path | pd.DataFrame | None) -> str:
