@@ -71,6 +71,8 @@ class Evaluation:
     train_rows: int
     test_rows: int
     beats_baseline: bool
+    train_features: pd.DataFrame
+    test_features: pd.DataFrame
 
 
 def metric_for(task: Task, name: str | None) -> MetricDefinition:
@@ -129,4 +131,6 @@ def evaluate(
         train_rows=len(x_train),
         test_rows=len(x_test),
         beats_baseline=beats,
+        train_features=x_train,
+        test_features=x_test,
     )

@@ -20,6 +20,7 @@ from mlvajra.artifact import (
     sha256_file,
 )
 from mlvajra.data import open_location
+from mlvajra.monitoring.profile import build_reference
 from mlvajra.training.datasets import (
     DEFAULT_NAME,
     DEFAULT_TARGET,
@@ -136,6 +137,13 @@ def train(options: TrainOptions) -> Path:
                 seed=options.seed,
                 estimator=type(evaluation.pipeline.steps[-1][1]).__name__,
                 library_versions=library_versions(),
+            ),
+            reference=build_reference(
+                inputs,
+                evaluation.train_features,
+                evaluation.test_features,
+                evaluation.pipeline.predict,
+                classes,
             ),
         )
         (work_dir / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n")
