@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse clean
+.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-monitoring clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -60,6 +60,10 @@ bench-batch: install-dev train
 # Hostile bodies within the limits vs a valid 1,000-record request, through real gunicorn.
 bench-abuse: install-dev train
 	$(BIN)/python bench/abuse.py --model-dir $(MODEL_DIR)
+
+# Drift counting: c=32 throughput with monitoring on vs off in one run, and us per record.
+bench-monitoring: install-dev train tools
+	$(BIN)/python bench/monitoring.py --model-dir $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

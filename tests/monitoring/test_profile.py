@@ -97,6 +97,8 @@ def test_psi_is_zero_on_the_reference_and_grows_with_a_shift() -> None:
     # 0.55/0.15/0.15/0.15 against 0.25 each: 0.390 (research §2.4).
     assert psi([55_000, 15_000, 15_000, 15_000], [0.25] * 4) == pytest.approx(0.390, abs=1e-3)
     assert psi([0, 0, 0, 0], [0.25] * 4) is None
+    # An empty bin is smoothed, not floored: with a 1e-4 floor this window alone was PSI 0.24.
+    assert (psi([100, 0], [0.96, 0.04]) or 1.0) < 0.1
 
 
 def test_an_artifact_without_a_profile_still_serves(

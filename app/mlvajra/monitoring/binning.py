@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,20 +35,22 @@ class Binner:
         self._edges = reference.edges or []
         self._top = self._edges[-1] if self._edges else math.nan
         self._last = len(self._edges) - 1  # the index of the bin closed at the maximum
+        self._above = len(self._edges)
         levels: Sequence[str | float] = reference.categories or reference.values or []
-        self._index: dict[Any, int] = {level: i for i, level in enumerate(levels)}
-        self._other = self.bins.index(OTHER) if OTHER in self.bins else None
+        other = self.bins.index(OTHER) if OTHER in self.bins else self.size - 1
+        self._index = _Levels({level: i for i, level in enumerate(levels)}, other)
+        if self._missing is not None:
+            self._index[None] = self._index[MISSING_CATEGORY] = self._missing
+        # One lookup per kind, chosen once: it runs for every value of every record, and a
+        # category is found by the dict's own C lookup, without a Python call.
+        self.index: Callable[[Any], int] = self._numeric if self._edges else self._index.__getitem__
 
-    def index(self, value: Any) -> int:
-        """The bin of one value (None, a number, a string) as the API hands it over."""
-        if value is None or value == MISSING_CATEGORY:
+    def _numeric(self, value: Any) -> int:
+        if value is None:
             return self._missing if self._missing is not None else self.size - 1
-        if self._edges:
-            if value == self._top:
-                return self._last
-            return bisect_right(self._edges, value)
-        found = self._index.get(value)
-        return found if found is not None else self._other  # type: ignore[return-value]
+        if value >= self._top:
+            return self._last if value == self._top else self._above
+        return bisect_right(self._edges, value)
 
     def count_values(self, values: Iterable[Any], into: list[int]) -> None:
         """Add each value's bin to `into` (one-record requests: cheaper than numpy's calls)."""
@@ -78,6 +80,17 @@ class Binner:
         into = [0] * self.size
         self.count_column(np.asarray(list(values)), into)
         return into
+
+
+class _Levels(dict[Any, int]):
+    """Category -> bin, and `__other__`'s bin for anything else."""
+
+    def __init__(self, levels: dict[Any, int], other: int) -> None:
+        super().__init__(levels)
+        self.other = other
+
+    def __missing__(self, key: Any) -> int:
+        return self.other
 
 
 def psi(counts: Sequence[int], ratios: Sequence[float], smoothing: float = 0.5) -> float | None:

@@ -54,8 +54,11 @@ class LiveCounts:
                 for name, binner, into in self._inputs:
                     into[binner.index(record[name])] += 1
             into = self.counts[PREDICTION]
+            index = self._prediction.index
             for label in predicted.tolist():
-                into[self._prediction.index(str(label) if self._text_prediction else label)] += 1
+                into[
+                    index(label if type(label) is str or not self._text_prediction else str(label))
+                ] += 1
             return
         for name, binner, into in self._inputs:
             binner.count_column(columns[name], into)
