@@ -44,11 +44,12 @@ lint: install-dev
 test: lint tools
 	$(BIN)/pytest
 
-# wrk and nginx come from Debian; installed here when missing and allowed (root), as .ci/run does.
+# wrk, nginx and Prometheus (promtool checks the rules in deploy/prometheus/) come from Debian;
+# installed here when missing and allowed (root), as .ci/run does.
 tools:
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk; } || \
-		{ echo "install wrk and nginx (Debian: apt-get install wrk nginx-light)"; exit 1; }
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v promtool >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk prometheus; } || \
+		{ echo "install wrk, nginx and prometheus (Debian: apt-get install wrk nginx-light prometheus)"; exit 1; }
 
 bench: install-dev train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
