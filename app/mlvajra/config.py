@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     monitoring_flush_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
     """How often each worker moves its drift counts into the Prometheus counters."""
 
+    state_dir: Path | None = None
+    """Where ground-truth labels are kept (`<model name>.feedback.sqlite`), outside `models/`
+    and shared by both colors; unset: POST /feedback answers 503."""
+
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
 

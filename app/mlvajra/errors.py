@@ -117,3 +117,10 @@ class NotFoundError(MlvajraError):
 
     status_code = 404
     code = "not_found"
+
+
+class StoreUnavailableError(MlvajraError):
+    """The feedback store cannot be written (unset, unwritable or full state dir)."""
+
+    status_code = 503
+    code = "store_unavailable"

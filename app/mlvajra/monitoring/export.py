@@ -45,6 +45,12 @@ HELDOUT_CV_STD = Gauge(
     ["version", "metric"],
     multiprocess_mode="max",
 )
+FEEDBACK_LABELS = Counter(
+    "mlvajra_feedback_labels", "Labels stored by POST /feedback (repeats not counted).", ["version"]
+)
+FEEDBACK_FAILURES = Counter(
+    "mlvajra_feedback_failures", "POST /feedback calls answered 503: the store could not commit."
+)
 
 
 class Exporter:

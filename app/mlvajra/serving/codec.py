@@ -57,7 +57,7 @@ class PredictCodec:
         self.request_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(
             build_request_type(record_type, max_instances, fail_fast=True)
         )
-        self._record_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(record_type)
+        self.record_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(record_type)
         self._field_names = {spec.name for spec in manifest.inputs}
         # Every key is followed by a colon and every further value by a comma: a body with more
         # than a valid one can hold (or with colons and commas in its strings) skips pydantic's
@@ -192,7 +192,7 @@ class PredictCodec:
                 extra = (key for key in record if key not in names)
                 record = known
             try:
-                self._record_adapter.validate_python(record, strict=True)
+                self.record_adapter.validate_python(record, strict=True)
                 found = []
             except ValidationError as error:
                 found = error.errors(include_input=False, include_url=False)

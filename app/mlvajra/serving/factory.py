@@ -21,6 +21,7 @@ from mlvajra.errors import ArtifactError
 from mlvajra.inputs import build_record_type
 from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.monitoring.export import Exporter, flush_every
+from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.predictor import Predictor
 from mlvajra.runners import build_runner, load_runner
 from mlvajra.serving.codec import PredictCodec, build_request_type
@@ -55,6 +56,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manifest=manifest,
         model_format=model_format,
         body_limit=settings.body_limit_for(manifest.inputs),
+        feedback=(
+            FeedbackStore(settings.state_dir / f"{manifest.name}.feedback.sqlite")
+            if settings.state_dir is not None
+            else None
+        ),
     )
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ from mlvajra.artifact import Format, Manifest
 from mlvajra.config import Settings
 from mlvajra.errors import NotReadyError
 from mlvajra.monitoring.export import Exporter
+from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.serving.codec import PredictCodec
 
 
@@ -25,6 +26,8 @@ class ServiceState:
     codec: PredictCodec | None = None
     exporter: Exporter | None = None
     """This worker's drift counts on their way to Prometheus (None: no monitoring)."""
+    feedback: FeedbackStore | None = None
+    """The label store under `MLVAJRA_STATE_DIR` (None: unset)."""
     draining: bool = False
 
     def loaded_codec(self) -> PredictCodec:
