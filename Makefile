@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-pipelines bench-train clean
+.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-pipelines bench-train bench-monitoring clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -44,11 +44,12 @@ lint: install-dev
 test: lint tools
 	$(BIN)/pytest
 
-# wrk and nginx come from Debian; installed here when missing and allowed (root), as .ci/run does.
+# wrk, nginx and Prometheus (promtool checks the rules in deploy/prometheus/) come from Debian;
+# installed here when missing and allowed (root), as .ci/run does.
 tools:
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk; } || \
-		{ echo "install wrk and nginx (Debian: apt-get install wrk nginx-light)"; exit 1; }
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v promtool >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk prometheus; } || \
+		{ echo "install wrk, nginx and prometheus (Debian: apt-get install wrk nginx-light prometheus)"; exit 1; }
 
 bench: install-dev train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
@@ -68,6 +69,10 @@ bench-pipelines: install-dev tools
 # The built-in pipeline at 10k, 100k and 1M rows: train time, peak RSS, artifact size, worker RSS.
 bench-train: install-dev
 	$(BIN)/python bench/train.py
+
+# Drift counting: c=32 throughput with monitoring on vs off in one run, and us per record.
+bench-monitoring: install-dev train tools
+	$(BIN)/python bench/monitoring.py --model-dir $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -133,6 +133,42 @@ class Training(BaseModel):
     library_versions: dict[str, str]
 
 
+class FeatureReference(BaseModel):
+    """The training distribution of one input (or of the predictions) over fixed bins.
+
+    `numeric`: bins `below`, `b0`..`b{k-1}` (edges[i] <= x < edges[i+1], the last closed at the
+    maximum), `above`; `categorical`: one bin per kept category (`categories`, or `values` for a
+    number with few distinct values), then `__other__`. `__missing__` ends both when nullable.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["numeric", "categorical"]
+    edges: list[float] | None = None
+    categories: list[str] | None = None
+    values: list[float] | None = None
+    bins: list[str] = Field(min_length=2)
+    ratios: list[float]
+    """Smoothed training shares, one per bin, none zero."""
+    min_count: int
+    """Live values a window needs before its PSI means anything (no-drift 99th pct < watch)."""
+    heldout_psi: float | None = None
+    """PSI of the held-out rows against this reference: a self-check of split and binning."""
+
+
+class Reference(BaseModel):
+    """The reference profile drift is measured against: written at training, served with it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rows: int
+    smoothing: float
+    psi_watch: float
+    psi_act: float
+    features: dict[str, FeatureReference]
+    prediction: FeatureReference
+
+
 class Manifest(BaseModel):
     """Everything the service needs to know about one artifact version."""
 
@@ -161,6 +197,8 @@ class Manifest(BaseModel):
     """None for artifacts written before mlvajra recorded it."""
     input_example: dict[str, str | int | float | bool] | None = None
     """A complete held-out training record: the request example /docs shows."""
+    reference: Reference | None = None
+    """The drift reference; artifacts written before it existed serve without drift metrics."""
 
     def sha256(self, model_format: Format) -> str:
         """The hash of the file that serves `model_format`."""

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     """The model's name on the V2 routes (`/v2/models/{name}`); default: the manifest's. KServe
     calls a model by its InferenceService name."""
 
+    monitoring: bool = True
+    """Count accepted records against the artifact's reference profile (drift metrics, /drift)."""
+
+    monitoring_flush_seconds: float = Field(default=1.0, gt=0.0, le=60.0)
+    """How often each worker moves its drift counts into the Prometheus counters."""
+
+    state_dir: Path | None = None
+    """Where ground-truth labels are kept (`<model name>.feedback.sqlite`), outside `models/`
+    and shared by both colors; unset: POST /feedback answers 503."""
+
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
 

@@ -119,6 +119,13 @@ class NotFoundError(MlvajraError):
     code = "not_found"
 
 
+class StoreUnavailableError(MlvajraError):
+    """The feedback store cannot be written (unset, unwritable or full state dir)."""
+
+    status_code = 503
+    code = "store_unavailable"
+
+
 class MlvajraWarning(UserWarning):
     """Something mlvajra accepted but you probably do not want; the message says what to do."""
 

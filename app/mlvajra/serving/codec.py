@@ -25,6 +25,7 @@ from mlvajra.inputs import (
     neutral_record,
     shorten,
 )
+from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.predictor import Predictions, Predictor
 
 
@@ -43,9 +44,13 @@ def build_request_type(record_type: type, max_instances: int, fail_fast: bool = 
 class PredictCodec:
     """Decodes a /predict body into records, encodes predictions: strict, every problem named."""
 
-    def __init__(self, predictor: Predictor, max_instances: int) -> None:
+    def __init__(
+        self, predictor: Predictor, max_instances: int, live: LiveCounts | None = None
+    ) -> None:
         self.predictor = predictor
         self.max_instances = max_instances
+        self.live = live
+        """Where accepted records are counted for drift (None: monitoring off or no profile)."""
         manifest = predictor.manifest
         record_type = build_record_type(manifest.inputs)
         # Stops at the first bad record: pydantic would otherwise build every error of a hostile
@@ -53,7 +58,7 @@ class PredictCodec:
         self.request_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(
             build_request_type(record_type, max_instances, fail_fast=True)
         )
-        self._record_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(record_type)
+        self.record_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(record_type)
         self._field_names = {spec.name for spec in manifest.inputs}
         # Every key is followed by a colon and every further value by a comma: a body with more
         # than a valid one can hold (or with colons and commas in its strings) skips pydantic's
@@ -108,19 +113,29 @@ class PredictCodec:
 
     def predict(self, body: bytes | bytearray) -> tuple[bytes, Predictions]:
         """A /predict body in, the response body out (and the raw predictions for metrics)."""
-        predictions = self.predictor.run(self.decode(body))
+        records = self.decode(body)
+        columns = self.predictor.columns(records)
+        predictions = self.predictor.run_columns(columns)
+        if self.live is not None:
+            self.live.count(records, columns, predictions.labels)
+        return self._encode(predictions), predictions
+
+    def _encode(self, predictions: Predictions) -> bytes:
         manifest = self.predictor.manifest
         payload = {
             "model": {"name": manifest.name, "version": manifest.version},
             "predictions": self.prediction_objects(predictions),
         }
         # OPT_SERIALIZE_NUMPY writes float32 values at float32 precision (0.98, not 0.98000001907).
-        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), predictions
+        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
 
     def warm_up(self) -> None:
-        """Run one synthetic record through the whole path, so the first request is not slow."""
+        """Run one synthetic record through the whole path, so the first request is not slow.
+
+        Not counted for drift: it is no client's record.
+        """
         record = neutral_record(self.predictor.manifest.inputs)
-        self.predict(orjson.dumps({"instances": [record]}))
+        self._encode(self.predictor.run(self.decode(orjson.dumps({"instances": [record]}))))
 
     def _request_error(self, errors: list[ErrorDetails]) -> Exception:
         if any(item["type"] == "json_invalid" for item in errors):
@@ -182,7 +197,7 @@ class PredictCodec:
                 extra = (key for key in record if key not in names)
                 record = known
             try:
-                self._record_adapter.validate_python(record, strict=True)
+                self.record_adapter.validate_python(record, strict=True)
                 found = []
             except ValidationError as error:
                 found = error.errors(include_input=False, include_url=False)

@@ -19,6 +19,9 @@ from mlvajra.artifact import file_for, read_manifest
 from mlvajra.config import Settings
 from mlvajra.errors import ArtifactError
 from mlvajra.inputs import build_record_type, neutral_record
+from mlvajra.monitoring.counting import LiveCounts
+from mlvajra.monitoring.export import Exporter, flush_every
+from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.predictor import Predictor
 from mlvajra.runners import build_runner, load_runner
 from mlvajra.serving.codec import PredictCodec, build_request_type
@@ -27,6 +30,7 @@ from mlvajra.serving.handlers import install_error_handlers
 from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
 from mlvajra.serving.middleware import RequestContextMiddleware, access_log
+from mlvajra.serving.monitoring_routes import router as monitoring_router
 from mlvajra.serving.protocols.mlflow import MlflowCodec
 from mlvajra.serving.protocols.mlflow import render_error as render_mlflow_error
 from mlvajra.serving.protocols.mlflow_routes import router as mlflow_router
@@ -53,6 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         manifest=manifest,
         model_format=model_format,
         body_limit=settings.body_limit_for(manifest.inputs),
+        feedback=(
+            FeedbackStore(settings.state_dir / f"{manifest.name}.feedback.sqlite")
+            if settings.state_dir is not None
+            else None
+        ),
     )
 
     @asynccontextmanager
@@ -63,16 +72,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if verified
             else load_runner(settings.model_dir, manifest, model_format, settings.threads)
         )
-        codec = PredictCodec(Predictor(manifest, runner), settings.max_instances)
+        reference = manifest.reference if settings.monitoring else None
+        live = LiveCounts(reference) if reference is not None else None
+        codec = PredictCodec(Predictor(manifest, runner), settings.max_instances, live)
         codec.warm_up()
+        exporter = Exporter(live, manifest) if live is not None else None
+        flusher = (
+            asyncio.create_task(flush_every(exporter, settings.monitoring_flush_seconds))
+            if exporter is not None
+            else None
+        )
         MODEL_INFO.labels(
             manifest.name, manifest.version, model_format, manifest.sha256(model_format)
         ).set(1)
         state.codec = codec
+        state.exporter = exporter
         _drain_on_sigterm(state)
         logger.info("model %s/%s (%s) ready", manifest.name, manifest.version, model_format)
         yield
         state.draining = True
+        if flusher is not None and exporter is not None:
+            flusher.cancel()
+            exporter.flush()
         # The worker is about to end by its re-raised SIGTERM, without atexit: write the access
         # log lines still batched (mlvajra.logs.BatchedStderrHandler) now.
         for handler in access_log.handlers:
@@ -92,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     app.state.expose_errors = settings.expose_errors
     app.include_router(router)
+    app.include_router(monitoring_router)
     app.include_router(v2_router)
     app.include_router(mlflow_router)
     app.state.v2 = V2Codec(manifest, model_format, settings.max_instances, settings.model_name)

@@ -72,10 +72,14 @@ def on_starting(server: Any) -> None:
         if _refusal is not None:
             raise MlvajraError(_refusal)
         # Read and checked once, here: workers (respawns too) load these bytes, not the folder.
-        hand_over(verify_once(_settings.model_dir, _settings.model_format))
+        verified = verify_once(_settings.model_dir, _settings.model_format)
+        hand_over(verified)
     except MlvajraError as error:
         server.log.error("refusing to start: %s", error)
         sys.exit(1)
+    if verified.manifest.reference is None:
+        # Said here, in the master, once: not once per worker.
+        server.log.warning("%s has no reference profile: no drift metrics", _settings.model_dir)
 
 
 def when_ready(server: Any) -> None:

@@ -76,3 +76,19 @@ class VersionResponse(BaseModel):
     baseline_metrics: dict[str, Any]
     parity: dict[str, Any] | None
     library_versions: dict[str, str]
+
+
+class LiveMetric(BaseModel):
+    """The manifest's metric: held-out at training, live on labelled traffic (null until then)."""
+
+    name: str
+    heldout: float
+    live: float | None
+    labels: int
+
+
+class QualityResponse(BaseModel):
+    """Is the model still as good as at training? (`mlvajra stack compare` reads this shape.)"""
+
+    model: ModelRef
+    metric: LiveMetric

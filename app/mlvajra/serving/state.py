@@ -9,6 +9,8 @@ from starlette.requests import Request
 from mlvajra.artifact import Format, Manifest
 from mlvajra.config import Settings
 from mlvajra.errors import NotReadyError
+from mlvajra.monitoring.export import Exporter
+from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.serving.codec import PredictCodec
 
 
@@ -22,6 +24,10 @@ class ServiceState:
     body_limit: int
     """Largest /predict body in bytes (`Settings.body_limit_for` the manifest's inputs)."""
     codec: PredictCodec | None = None
+    exporter: Exporter | None = None
+    """This worker's drift counts on their way to Prometheus (None: no monitoring)."""
+    feedback: FeedbackStore | None = None
+    """The label store under `MLVAJRA_STATE_DIR` (None: unset)."""
     draining: bool = False
 
     def loaded_codec(self) -> PredictCodec:

@@ -33,6 +33,8 @@ class Evaluation:
     baselines: list[Baseline]
     train_rows: int
     test_rows: int
+    train_features: pd.DataFrame
+    test_features: pd.DataFrame
 
 
 def evaluate(
@@ -85,4 +87,6 @@ def evaluate(
         baselines=baselines,
         train_rows=len(x_train),
         test_rows=len(x_test),
+        train_features=x_train,
+        test_features=x_test,
     )

@@ -29,6 +29,7 @@ from mlvajra.artifact import (
     folder_hashes,
 )
 from mlvajra.errors import TrainingError
+from mlvajra.monitoring.profile import build_reference
 from mlvajra.training import progress
 from mlvajra.training.checks import require_fitted, require_predicts, task_of
 from mlvajra.training.examples import input_example, parity_rows
@@ -61,6 +62,9 @@ class Evaluated:
     task: Task
     target: str
     parity_frame: pd.DataFrame
+    reference_rows: tuple[pd.DataFrame, pd.DataFrame]
+    """(training, held-out) rows the drift reference is built from: bins from the first,
+    predictions on the second. `package` has only the held-out rows: both are those."""
     metric: MetricDefinition
     metrics: Metrics
     baselines: list[Baseline]
@@ -150,6 +154,9 @@ def write_artifact(
             loading=exported.loading,
             training=evaluated.training,
             input_example=input_example(parity_frame, evaluated.inputs, parity_frame.index),
+            reference=build_reference(
+                evaluated.inputs, *evaluated.reference_rows, pipeline.predict, classes
+            ),
         )
         (work_dir / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2) + "\n")
         work_dir.chmod(0o755)
@@ -227,6 +234,7 @@ def package(
         task=task,
         target=target_name,
         parity_frame=features,
+        reference_rows=(features, features),
         metric=definition,
         metrics=Metrics(name=definition.name, value=definition.evaluate(fitted, *rows)),
         baselines=score_baselines(inputs, task, definition, rows, rows, "evaluation rows", 0),

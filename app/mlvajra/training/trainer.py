@@ -109,6 +109,7 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
         task=task,
         target=target,
         parity_frame=features,
+        reference_rows=(evaluation.train_features, evaluation.test_features),
         metric=metric,
         metrics=evaluation.metrics,
         baselines=evaluation.baselines,

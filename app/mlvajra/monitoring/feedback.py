@@ -1,0 +1,121 @@
+"""`FeedbackStore`: ground-truth labels in SQLite under `MLVAJRA_STATE_DIR`, never deleted.
+
+One file per model name, outside `models/`, so both colors of a stack write the same one. WAL
+mode with `synchronous=FULL`: a label is on disk when `add` returns, which is when `/feedback`
+answers 201. The same feedback (record, label, source) twice is one row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlvajra.errors import StoreUnavailableError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS labels (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    feedback_id TEXT NOT NULL UNIQUE,
+    prediction_id TEXT,
+    record TEXT,
+    label TEXT NOT NULL,
+    predicted TEXT,
+    version TEXT NOT NULL,
+    source TEXT,
+    received_at REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Label:
+    """One piece of ground truth: the record (or a prediction id), its label, what v predicted."""
+
+    label: str
+    version: str
+    record: dict[str, Any] | None = None
+    prediction_id: str | None = None
+    predicted: str | None = None
+    source: str | None = None
+
+    @property
+    def feedback_id(self) -> str:
+        """The idempotency key: the same record or id, label and source give the same key."""
+        identity = json.dumps(
+            [self.prediction_id, self.record, self.label, self.source], sort_keys=True
+        )
+        return hashlib.sha256(identity.encode()).hexdigest()
+
+
+class FeedbackStore:
+    """Appends labels durably; opened on first use, so a bad state dir never stops /predict."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def add(self, labels: Sequence[Label]) -> int:
+        """Commit `labels` in one transaction; return how many were new (the rest: repeats)."""
+        now = time.time()
+        rows = [
+            (
+                item.feedback_id, item.prediction_id,
+                None if item.record is None else json.dumps(item.record, sort_keys=True),
+                item.label, item.predicted, item.version, item.source, now,
+            )
+            for item in labels
+        ]  # fmt: skip
+        with self._lock:
+            try:
+                connection = self._open()
+                with connection:  # one transaction, committed (and fsynced) on exit
+                    before = connection.total_changes
+                    connection.executemany(
+                        "INSERT OR IGNORE INTO labels (feedback_id, prediction_id, record, label,"
+                        " predicted, version, source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    return connection.total_changes - before
+            except (sqlite3.Error, OSError) as error:
+                self._close()
+                raise StoreUnavailableError(f"cannot store feedback: {error}") from None
+
+    def pairs(self, version: str) -> Counter[tuple[str, str]]:
+        """(label, predicted) counts of `version`'s labelled predictions."""
+        if self._connection is None and not self.path.exists():
+            return Counter()  # nothing stored yet: a read creates no file
+        with self._lock:
+            try:
+                rows = self._open().execute(
+                    "SELECT label, predicted, COUNT(*) FROM labels"
+                    " WHERE version = ? AND predicted IS NOT NULL GROUP BY label, predicted",
+                    (version,),
+                )
+                return Counter({(label, predicted): n for label, predicted, n in rows})
+            except (sqlite3.Error, OSError) as error:
+                self._close()
+                raise StoreUnavailableError(f"cannot read feedback: {error}") from None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute(_SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def _close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
