@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
+TEST_WORKERS ?= 2
 
 .PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-pipelines bench-train bench-monitoring clean
 
@@ -41,8 +42,9 @@ lint: install-dev
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two pytest workers (pytest-xdist): most tests wait on real processes, so two share two cores well.
 test: lint tools
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # wrk, nginx and Prometheus (promtool checks the rules in deploy/prometheus/) come from Debian;
 # installed here when missing and allowed (root), as .ci/run does.
