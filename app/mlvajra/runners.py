@@ -68,22 +68,26 @@ class JoblibRunner:
         """`data`: the pickle's bytes, hashed before they reach here."""
         import joblib
 
-        self._pipeline = joblib.load(io.BytesIO(data))
+        self.pipeline: Any = joblib.load(io.BytesIO(data))
         self._task = task
         self._input_names = input_names
 
-    def run(self, columns: Columns) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+    def frame(self, columns: Columns) -> Any:
+        """The pandas DataFrame the pipeline was fitted on, built from model input columns."""
         import pandas
 
-        frame = pandas.DataFrame(
+        return pandas.DataFrame(
             {name: columns[name].reshape(-1) for name in self._input_names},
             columns=self._input_names,
         )
+
+    def run(self, columns: Columns) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
+        frame = self.frame(columns)
         if self._task == "classification":
-            probabilities = self._pipeline.predict_proba(frame)
-            labels = self._pipeline.classes_[np.argmax(probabilities, axis=1)]
+            probabilities = self.pipeline.predict_proba(frame)
+            labels = self.pipeline.classes_[np.argmax(probabilities, axis=1)]
             return labels, probabilities
-        return np.asarray(self._pipeline.predict(frame)).reshape(-1), None
+        return np.asarray(self.pipeline.predict(frame)).reshape(-1), None
 
 
 def load_runner(
