@@ -44,11 +44,15 @@ lint: install-dev
 test: lint tools
 	$(BIN)/pytest
 
-# wrk and nginx come from Debian; installed here when missing and allowed (root), as .ci/run does.
+# wrk, nginx and the explore tests' headless browser come from Debian; installed here when
+# missing and allowed (root), as .ci/run does. Nothing downloads a browser.
 tools:
-	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
-		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk; } || \
-		{ echo "install wrk and nginx (Debian: apt-get install wrk nginx-light)"; exit 1; }
+	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v chromium >/dev/null && \
+		command -v chromedriver >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+			apt-get install -y -qq nginx-light wrk chromium chromium-driver; } || \
+		{ echo "install wrk, nginx and chromium (Debian: apt-get install wrk nginx-light" \
+			"chromium chromium-driver)"; exit 1; }
 
 bench: install-dev train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 import mlvajra
 from mlvajra.artifact import read_manifest, verify_files
 from mlvajra.errors import ConfigError, DataError, MlvajraError, VerificationError
+from mlvajra.explain.commands import register as register_explain
 from mlvajra.stack.commands import stack_cli
 
 GUNICORN_ARGS = ("-c", "python:mlvajra.serving.gunicorn_conf", "mlvajra.serving.main:app")
@@ -43,6 +44,7 @@ cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(stack_cli, name="stack")
+register_explain(cli)
 
 
 @cli.callback()

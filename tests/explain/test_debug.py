@@ -59,7 +59,7 @@ def test_each_step_equals_scikit_learns_own_transform(artifact_dir: Path) -> Non
     manifest = read_manifest(artifact_dir)
     debugger = Debugger.load(artifact_dir, manifest)
     record = dict(RECORDS[0], bill_length_mm=None, sex=None)
-    explanation = debugger.explain(Predictor(manifest, debugger._runner).columns([record]))
+    explanation = debugger.explain(Predictor(manifest, debugger.runner).columns([record]))
     pipeline = joblib.load(artifact_dir / "model.joblib")
     frame = model_frame(pd.DataFrame([record]), manifest.inputs)
     assert [step.name for step in explanation.steps] == [name for name, _ in pipeline.steps[:-1]]
@@ -91,7 +91,7 @@ def test_a_linear_model_after_any_steps_gets_coefficient_times_value(artifact_di
         manifest, ("scale", StandardScaler()), ("model", LogisticRegression(max_iter=1000))
     )
     debugger = _debugger(manifest, pipeline)
-    explanation = debugger.explain(Predictor(manifest, debugger._runner).columns(RECORDS))
+    explanation = debugger.explain(Predictor(manifest, debugger.runner).columns(RECORDS))
     assert [step.name for step in explanation.steps] == ["preprocess", "scale"]
     scaled = explanation.steps[1].values
     np.testing.assert_allclose(
@@ -113,7 +113,7 @@ def test_gradient_boosting_is_explained_in_log_odds(artifact_dir: Path) -> None:
     manifest = read_manifest(artifact_dir)
     pipeline = _fitted(manifest, ("model", HistGradientBoostingClassifier(max_iter=10)))
     debugger = _debugger(manifest, pipeline)
-    explanation = debugger.explain(Predictor(manifest, debugger._runner).columns(RECORDS))
+    explanation = debugger.explain(Predictor(manifest, debugger.runner).columns(RECORDS))
     explained = explanation.contributions
     assert "HistGradientBoostingClassifier, in log-odds" in explained.method
     assert explained.values is not None
@@ -129,7 +129,7 @@ def test_other_estimators_say_contributions_are_not_available(artifact_dir: Path
     manifest = read_manifest(artifact_dir)
     pipeline = _fitted(manifest, ("model", KNeighborsClassifier(n_neighbors=3)), sparse=True)
     debugger = _debugger(manifest, pipeline)
-    explanation = debugger.explain(Predictor(manifest, debugger._runner).columns(RECORDS))
+    explanation = debugger.explain(Predictor(manifest, debugger.runner).columns(RECORDS))
     assert explanation.contributions.method == "not available for KNeighborsClassifier"
     assert explanation.contributions.values is None
     assert list(explanation.predictions.labels) == list(

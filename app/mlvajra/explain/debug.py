@@ -45,7 +45,7 @@ class Debugger:
 
     def __init__(self, manifest: Manifest, runner: JoblibRunner) -> None:
         self.manifest = manifest
-        self._runner = runner
+        self.runner = runner
         pipeline = runner.pipeline
         steps = list(getattr(pipeline, "steps", None) or [("model", pipeline)])
         self._transforms = [(name, step) for name, step in steps[:-1] if _is_transform(step)]
@@ -65,7 +65,7 @@ class Debugger:
 
     def explain(self, columns: Columns) -> Explanation:
         """Run validated model input columns through every step, the model and its explainer."""
-        data: Any = self._runner.frame(columns)
+        data: Any = self.runner.frame(columns)
         names = [spec.name for spec in self.manifest.inputs]
         steps: list[Step] = []
         for name, transform in self._transforms:
