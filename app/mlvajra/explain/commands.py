@@ -19,6 +19,7 @@ TRUST_HELP = "Unpickle model.joblib (after its sha256 check): it runs code from 
 def register(app: typer.Typer) -> None:
     """Add `explore` and `report` to the CLI."""
     app.command()(explore)
+    app.command()(report)
 
 
 def explore(
@@ -47,6 +48,50 @@ def explore_app(model_dir: Path, trust_pickle: bool) -> FastAPI:
     return create_explore_app(
         Debugger.load(model_dir, manifest), read_reference(model_dir, manifest)
     )
+
+
+def report(
+    model_dir: Annotated[Path, typer.Argument(help="Artifact version folder.")],
+    data: Annotated[str, typer.Option(help="Labelled data: CSV, Parquet, JSON Lines or SQLite.")],
+    out: Annotated[Path, typer.Option(help="The HTML report to write.")] = Path("report.html"),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the figures as JSON here.")
+    ] = None,
+    model_format: Annotated[
+        str | None, typer.Option("--format", help="onnx or joblib; default: the manifest's.")
+    ] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help=TRUST_HELP)] = False,
+) -> None:
+    """The project team's report: metrics, per class or residuals, slices, drift, worst rows."""
+    import sys
+
+    import orjson
+
+    from mlvajra.explain.report import build_report
+    from mlvajra.explain.report_html import render_report
+
+    manifest = read_manifest(model_dir)
+    chosen = model_format or manifest.format
+    if chosen not in ("onnx", "joblib"):
+        raise ConfigError(f"--format must be onnx or joblib, not {chosen[:20]!r}")
+    if chosen == "joblib":
+        _need_trust(trust_pickle, "report with joblib")
+    figures, reference, observed = build_report(
+        model_dir, manifest, data, "onnx" if chosen == "onnx" else "joblib", sys.stderr.isatty()
+    )
+    out.write_text(render_report(manifest, figures, reference, observed))
+    if json_out is not None:
+        json_out.write_bytes(
+            orjson.dumps(
+                figures, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+            )
+        )
+    metric = figures["metric"]
+    typer.echo(
+        f"{metric['name']} {metric['this_data']:.4f} on {figures['data']['reported']} rows "
+        f"(held out {metric['held_out']:.4f}, baseline {metric['baseline']:.4f})"
+    )
+    typer.echo(f"  report: {out}" + (f"\n  json:   {json_out}" if json_out else ""))
 
 
 def _need_trust(trust_pickle: bool, verb: str) -> None:

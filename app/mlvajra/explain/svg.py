@@ -74,7 +74,7 @@ def points(xs: Sequence[float], ys: Sequence[float], title: str, diagonal: bool 
 
 def _frame(title: str, parts: list[str], names: Sequence[str]) -> str:
     legend = "".join(
-        f'<text x="{WIDTH - _PAD - 90 * (len(names) - index)}" y="12" font-size="10" '
+        f'<text x="{WIDTH - 70 * (len(names) - index)}" y="24" font-size="10" '
         f'fill="{_COLORS[index % 2]}">{escape(name)}</text>'
         for index, name in enumerate(names)
     )
