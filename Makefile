@@ -6,7 +6,7 @@ PORT ?= 8000
 MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse clean
+.PHONY: install install-dev run train lint test tools bench bench-batch bench-report bench-abuse clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -60,6 +60,10 @@ bench: install-dev train tools
 # Batch scoring: rows/s CSV -> Parquet, and peak RSS for 1M vs 10M rows (a few minutes).
 bench-batch: install-dev train
 	$(BIN)/python bench/batch.py --model-dir $(MODEL_DIR)
+
+# `mlvajra report` on 1M labelled rows: wall time and peak RSS against 100k rows.
+bench-report: install-dev train
+	$(BIN)/python bench/report.py --model-dir $(MODEL_DIR)
 
 # Hostile bodies within the limits vs a valid 1,000-record request, through real gunicorn.
 bench-abuse: install-dev train
