@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import numpy as np
@@ -156,49 +156,39 @@ class TallyKind(DataKind):
         return iter(())
 
     def writer(self, schema: pa.Schema) -> Sink:
-        return _TallySink(self.tally)
+        return _CallbackSink(self.tally.add)
 
 
-class _TallySink(Sink):
-    def __init__(self, tally: Tally | None) -> None:
-        self._tally = tally
+class RejectCount(TallyKind):
+    """The rejects location of a report: counts the problems per field, writes nothing."""
+
+    name = "report rejects"
+
+    def __init__(self) -> None:
+        DataKind.__init__(self, "<rejects>")
+        self.fields: Counter[str] = Counter()
+
+    def writer(self, schema: pa.Schema) -> Sink:
+        return _CallbackSink(self._count)
+
+    def _count(self, table: pa.Table) -> None:
+        self.fields.update(str(name) for name in table.column("field").to_pylist())
+
+
+class _CallbackSink(Sink):
+    """Hands every table to `consume`; there is nothing to commit or remove."""
+
+    def __init__(self, consume: Callable[[pa.Table], None]) -> None:
+        self._consume = consume
 
     def write(self, table: pa.Table) -> None:
-        if self._tally is not None:
-            self._tally.add(table)
+        self._consume(table)
 
     def commit(self) -> None:
         pass
 
     def abort(self) -> None:
         pass
-
-
-class RejectCount(DataKind):
-    """The rejects location of a report: counts the problems per field, writes nothing."""
-
-    name = "report rejects"
-
-    def __init__(self) -> None:
-        super().__init__("<rejects>")
-        self.fields: Counter[str] = Counter()
-
-    def column_names(self) -> list[str]:
-        return []
-
-    def batches(
-        self, columns: list[str] | None = None, text_columns: Collection[str] = ()
-    ) -> Iterator[pa.RecordBatch]:
-        return iter(())
-
-    def writer(self, schema: pa.Schema) -> Sink:
-        counter = self.fields
-
-        class _Count(_TallySink):
-            def write(self, table: pa.Table) -> None:
-                counter.update(str(name) for name in table.column("field").to_pylist())
-
-        return _Count(None)
 
 
 def _text(column: Any) -> npt.NDArray[Any]:
