@@ -26,6 +26,7 @@ from mlvajra.artifact import read_manifest
 from mlvajra.cli import cli
 from mlvajra.explain.report import classification_scores, regression_scores
 from mlvajra.training.datasets import model_frame, penguins_csv
+from mlvajra.training.trainer import TrainOptions, train
 
 SCREENSHOTS = os.environ.get("MLVAJRA_SCREENSHOTS")
 
@@ -121,3 +122,33 @@ def test_scores_from_counts_equal_scikit_learns() -> None:
     assert scores["rmse"] == pytest.approx(root_mean_squared_error(y, guess))
     assert scores["mae"] == pytest.approx(mean_absolute_error(y, guess))
     assert scores["r2"] == pytest.approx(r2_score(y, guess))
+
+
+def test_a_regression_report_has_residual_plots_and_slices(
+    tmp_path: Path, browser: webdriver.Chrome
+) -> None:
+    data = tmp_path / "mass.csv"
+    pd.read_csv(penguins_csv()).dropna(subset=["body_mass_g"]).to_csv(data, index=False)
+    model_dir = train(TrainOptions(data=data, target="body_mass_g", models_root=tmp_path))
+    out, figures_path = tmp_path / "mass.html", tmp_path / "mass.json"
+    arguments = ["report", str(model_dir), "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*arguments, "--json", str(figures_path)])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(figures_path.read_text())
+    frame = pd.read_csv(data)
+    scored = frame.dropna(subset=["bill_length_mm"])  # the rows this model's inputs accept
+    manifest = read_manifest(model_dir)
+    pipeline = joblib.load(model_dir / "model.joblib")
+    predicted = pipeline.predict(model_frame(scored, manifest.inputs))
+    expected = root_mean_squared_error(scored["body_mass_g"], predicted)
+    assert figures["data"]["reported"] == len(scored)
+    assert figures["metrics"]["rmse"] == pytest.approx(expected, rel=1e-6)
+    assert [row["category"] for row in figures["slices"]["species"]] == [
+        "Adelie",
+        "Chinstrap",
+        "Gentoo",
+    ]
+    browser.get(out.as_uri())
+    assert f"rmse {expected:.4f}" in browser.find_element(By.CSS_SELECTOR, "table.metrics").text
+    titles = [plot.text for plot in browser.find_elements(By.CSS_SELECTOR, "svg.plot")]
+    assert {"predicted against actual", "residuals"} <= {t.split("\n")[0] for t in titles}
