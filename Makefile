@@ -7,7 +7,7 @@ MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 TEST_WORKERS ?= 2
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-abuse bench-pipelines bench-train bench-monitoring clean
+.PHONY: install install-dev run train lint test tools bench bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -46,12 +46,16 @@ lint: install-dev
 test: lint tools
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
-# wrk, nginx and Prometheus (promtool checks the rules in deploy/prometheus/) come from Debian;
-# installed here when missing and allowed (root), as .ci/run does.
+# wrk, nginx, Prometheus (promtool checks the rules in deploy/prometheus/) and the explore tests'
+# headless browser come from Debian; installed here when missing and allowed (root), as .ci/run
+# does. Nothing downloads a browser.
+TOOLS := wrk nginx promtool chromium chromedriver
 tools:
-	@command -v wrk >/dev/null && command -v nginx >/dev/null && command -v promtool >/dev/null || \
-		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq nginx-light wrk prometheus; } || \
-		{ echo "install wrk, nginx and prometheus (Debian: apt-get install wrk nginx-light prometheus)"; exit 1; }
+	@for tool in $(TOOLS); do command -v $$tool >/dev/null || missing=1; done; [ -z "$$missing" ] || \
+		{ [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+			apt-get install -y -qq nginx-light wrk prometheus chromium chromium-driver; } || \
+		{ echo "install wrk, nginx, prometheus and chromium (Debian: apt-get install wrk" \
+			"nginx-light prometheus chromium chromium-driver)"; exit 1; }
 
 bench: install-dev train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
@@ -59,6 +63,10 @@ bench: install-dev train tools
 # Batch scoring: rows/s CSV -> Parquet, and peak RSS for 1M vs 10M rows (a few minutes).
 bench-batch: install-dev train
 	$(BIN)/python bench/batch.py --model-dir $(MODEL_DIR)
+
+# `mlvajra report` on 1M labelled rows: wall time and peak RSS against 100k rows.
+bench-report: install-dev train
+	$(BIN)/python bench/report.py --model-dir $(MODEL_DIR)
 
 # Hostile bodies within the limits vs a valid 1,000-record request, through real gunicorn.
 bench-abuse: install-dev train

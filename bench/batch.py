@@ -29,9 +29,12 @@ MLVAJRA = Path(sys.executable).parent / "mlvajra"
 CHUNK_ROWS = 500_000
 
 
-def write_penguins_csv(path: Path, rows: int, seed: int = 0) -> None:
-    """`rows` penguins drawn with replacement plus an `id`, written chunk by chunk."""
-    penguins = pa_csv.read_csv(penguins_csv()).drop_columns(["species"])
+def write_penguins_csv(path: Path, rows: int, seed: int = 0, labelled: bool = False) -> None:
+    """`rows` penguins drawn with replacement plus an `id`, written chunk by chunk (`labelled`:
+    with their species, for `mlvajra report`)."""
+    penguins = pa_csv.read_csv(penguins_csv())
+    if not labelled:
+        penguins = penguins.drop_columns(["species"])
     rng = np.random.default_rng(seed)
     with pa_csv.CSVWriter(path, pa.schema([("id", pa.int64()), *penguins.schema])) as writer:
         for start in range(0, rows, CHUNK_ROWS):

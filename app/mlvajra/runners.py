@@ -92,16 +92,20 @@ class JoblibRunner:
 
         importer = SourceImporter(code)
         with importer.installed():
-            self._pipeline = joblib.load(io.BytesIO(data))
+            self.pipeline: Any = joblib.load(io.BytesIO(data))
         self._manifest = manifest
 
+    def frame(self, columns: Columns) -> Any:
+        """The pandas DataFrame the pipeline was fitted on, built from model input columns."""
+        return fitted_frame(columns, self._manifest.inputs, self._manifest.loading)
+
     def run(self, columns: Columns) -> tuple[npt.NDArray[Any], npt.NDArray[Any] | None]:
-        frame = fitted_frame(columns, self._manifest.inputs, self._manifest.loading)
+        frame = self.frame(columns)
         if self._manifest.task == "classification":
-            probabilities = self._pipeline.predict_proba(frame)
-            labels = self._pipeline.classes_[np.argmax(probabilities, axis=1)]
+            probabilities = self.pipeline.predict_proba(frame)
+            labels = self.pipeline.classes_[np.argmax(probabilities, axis=1)]
             return labels, probabilities
-        return np.asarray(self._pipeline.predict(frame)).reshape(-1), None
+        return np.asarray(self.pipeline.predict(frame)).reshape(-1), None
 
 
 def read_code(model_dir: Path, manifest: Manifest) -> dict[str, bytes]:

@@ -19,6 +19,7 @@ from mlvajra.data.kinds import DataKind, Sink
 from mlvajra.errors import DataError
 from mlvajra.inputs import Problem
 from mlvajra.predictor import Predictions, Predictor
+from mlvajra.runners import Columns
 
 LABEL = "label"
 VALUE = "value"
@@ -88,8 +89,13 @@ def score(
     rejects: DataKind,
     keep: list[str],
     on_progress: Callable[[int], None] = lambda rows: None,
+    annotate: Callable[[Columns], pa.Table] | None = None,
 ) -> BatchSummary:
-    """Validate and score every row of `source`; write predictions and rejects atomically."""
+    """Validate and score every row of `source`; write predictions and rejects atomically.
+
+    `annotate` adds columns to the predictions of each batch (`predict --debug`: every step's
+    output and the contributions), computed from the same validated columns.
+    """
     started = time.perf_counter()
     manifest = predictor.manifest
     check_columns(manifest, source.column_names(), keep)
@@ -118,6 +124,10 @@ def score(
                 kept = kept.filter(pa.array(result.valid))
             if result.valid_rows:
                 predicted = prediction_table(manifest, predictor.run_columns(result.columns))
+                if annotate is not None:
+                    extra = annotate(result.columns)
+                    for name in extra.column_names:
+                        predicted = predicted.append_column(name, extra.column(name))
                 table = predicted
                 if keep:
                     table = pa.Table.from_batches([kept])

@@ -15,6 +15,7 @@ import mlvajra
 from mlvajra.cli import serving, training
 from mlvajra.cli.serving import GUNICORN_ARGS
 from mlvajra.errors import MlvajraError
+from mlvajra.explain import commands as explain
 from mlvajra.stack.commands import stack_cli
 
 __all__ = ["GUNICORN_ARGS", "cli", "main"]
@@ -43,7 +44,7 @@ cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(stack_cli, name="stack")
-for _verbs in (training, serving):
+for _verbs in (training, serving, explain):
     _verbs.register(cli)
 
 

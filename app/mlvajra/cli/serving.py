@@ -74,6 +74,12 @@ def predict(
         bool, typer.Option("--json", help="Print the summary as JSON.")
     ] = False,
     trust_pickle: TrustPickleOption = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            help="Add every pipeline step's output and the contributions (unpickles model.joblib)."
+        ),
+    ] = False,
 ) -> None:
     """Score a file with the service's artifact and validation; invalid rows go to a rejects CSV."""
     import orjson
@@ -90,10 +96,10 @@ def predict(
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     manifest = read_manifest(model_dir)
     chosen = model_format.value if model_format else manifest.format
-    if chosen == "joblib" and not trust_pickle:
+    if (chosen == "joblib" or debug) and not trust_pickle:
         raise ConfigError(
-            "scoring with joblib unpickles model.joblib, which runs code from the artifact: "
-            "pass --trust-pickle if you trust where it came from"
+            "scoring with joblib (or --debug) unpickles model.joblib, which runs code from the "
+            "artifact: pass --trust-pickle if you trust where it came from"
         )
     source = open_location(input_location)
     output = open_location(output_location)
@@ -106,9 +112,14 @@ def predict(
         raise DataError("--rejects must differ from INPUT and OUTPUT")
     runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
     predictor = Predictor(manifest, runner)
+    annotate = None
+    if debug:
+        from mlvajra.explain.columns import debug_annotation
+
+        annotate = debug_annotation(model_dir, manifest)
     show = sys.stderr.isatty() and not json_summary
     with progress(show, source.row_count() if show else None) as advance:
-        summary = score(predictor, source, output, reject_target, keep or [], advance)
+        summary = score(predictor, source, output, reject_target, keep or [], advance, annotate)
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
         return
