@@ -44,10 +44,10 @@ def build_reference(
     """
     features = {}
     for spec in inputs:
-        column = train_features[spec.name].to_numpy()
+        column = _plain(train_features[spec.name], spec)
         reference = _profile(column, spec.nullable, spec.type == "string")
         binner = Binner(reference)
-        heldout = psi(binner.counts(test_features[spec.name].to_numpy()), reference.ratios)
+        heldout = psi(binner.counts(_plain(test_features[spec.name], spec)), reference.ratios)
         features[spec.name] = reference.model_copy(update={"heldout_psi": _rounded(heldout)})
     predicted = np.concatenate([predict(train_features), predict(test_features)])
     if classes is not None:
@@ -76,6 +76,15 @@ def min_count(bins: int, rows: int) -> int:
     quantile = freedom * (1 - third + _Z_99 * math.sqrt(third)) ** 3
     room = PSI_WATCH - quantile / rows
     return math.ceil(quantile / room) if room > 0 else _NEVER
+
+
+def _plain(column: pd.Series, spec: InputSpec) -> npt.NDArray[Any]:
+    """A column as the service sees it: text with the missing marker, numbers as float64 with NaN
+    (a user's frame may hold None/NaN text, `category` or nullable `Int64` columns)."""
+    if spec.type == "string":
+        text = column.astype(object)
+        return np.asarray(text.where(text.notna(), MISSING_CATEGORY).to_numpy(), dtype=object)
+    return np.asarray(column.astype("float64").to_numpy(), dtype=np.float64)
 
 
 def _profile(column: npt.NDArray[Any], nullable: bool, text: bool) -> FeatureReference:
