@@ -273,7 +273,7 @@ def test_compose_backend_commands_match_the_compose_file(
     assert environment["MLVAJRA_GREEN_MODEL_FORMAT"] == "joblib"
     exec_line = next(line for line in lines if " exec " in line)
     assert "exec -T green python -c" in exec_line
-    assert exec_line.endswith("/run/mlvajra/active.sock green.sock")
+    assert exec_line.endswith("/run/mlvajra green.sock green.sock 0"), "all slots on green"
     control = next(index for index, line in enumerate(lines) if "exec -T nginx curl" in line)
     # curl's -w "\n%{http_code}" puts the rest of the command on the next line.
     assert lines[control + 1] == "%{http_code} http://127.0.0.1:8081/version", "stack-only"
