@@ -31,6 +31,8 @@ _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 SETTLE_SECONDS = SLOT_KEEPALIVE_TIME + 0.5
 """After slots move, kept upstream connections reach the old color this long: not judged."""
+QUIET_SECONDS = 0.5
+"""A rolled back color whose count did not move for this long has answered its last request."""
 
 
 def parse_duration(text: str, option: str) -> float:
@@ -128,12 +130,24 @@ class _Split:
         self.say(analysis.line())
         return analysis
 
+    def _quiet_counts(self, within: float = 10.0) -> Snapshot:
+        """The new color's counts once requests still in flight there have been answered."""
+        deadline = time.monotonic() + within
+        counts = self.counts(self.new)
+        while time.monotonic() < deadline:
+            time.sleep(QUIET_SECONDS)
+            again = self.counts(self.new)
+            if again.requests == counts.requests:
+                break
+            counts = again
+        return counts
+
     def restore(self, error: BaseException | None) -> None:
         """Every slot back on the stable color, the new one drained and stopped, recorded."""
         self.backend.point_edge_at(self.stable)
         time.sleep(SETTLE_SECONDS)  # kept connections to the new color expire first
         try:
-            served = self.counts(self.new).since(self.start_counts)
+            served = self._quiet_counts().since(self.start_counts)
             self.split.served = served.requests
             self.split.served_5xx = round(served.share("5") * served.requests)
         except StackError:
