@@ -88,6 +88,11 @@ class _Split:
             new = start_gated(
                 self.state, self.backend, idle, release, manifest, ready_timeout, self.say
             )
+            try:
+                self.start_counts = self.counts(new)
+            except BaseException:
+                self.backend.stop_color(new)
+                raise
         except BaseException as error:
             record_refusal(self.state_dir, self.state, self.action, idle, release, error)
             raise StackError(f"refused: {error}; traffic stays on {self.stable.color}") from None
@@ -95,7 +100,6 @@ class _Split:
         self.split.color = idle
         self.state.colors[idle] = new
         self.state.split = self.split
-        self.start_counts = self.counts(new)
         self.state.save(self.state_dir)
         return new
 
