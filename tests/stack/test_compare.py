@@ -43,7 +43,7 @@ class Color(BaseHTTPRequestHandler):
 def color(tmp_path: Path) -> Iterator[tuple[LocalBackend, ColorState, type[Color]]]:
     handler = type("ThisColor", (Color,), {"routes": {}})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     release = Release(name="penguins", model_dir="/m", model_format="onnx", version="2", sha256="s")
     state = ColorState.of("green", release, port=server.server_address[1])
