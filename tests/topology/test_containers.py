@@ -16,14 +16,8 @@ import yaml
 
 from mlvajra.cli import GUNICORN_ARGS
 from mlvajra.config import Settings
-from mlvajra.stack.nginx import (
-    SITE_TEMPLATE,
-    SLOT_KEEPALIVE_TIME,
-    TEMPLATES,
-    EdgeOptions,
-    render,
-    render_local,
-)
+from mlvajra.stack import nginx as edge_config
+from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
 from tests.fixtures import REFERENCE_ROWS
 from tests.topology.processes import BIN, NGINX, ROOT, free_port, wait_for
 
@@ -130,9 +124,8 @@ def test_compose_file_is_valid_and_only_nginx_is_published(
         != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
     )
     assert "healthcheck" in services["nginx"]
-    # A canary measures each step from this long after it: compose's nginx must agree.
-    keepalive_time = services["nginx"]["environment"]["MLVAJRA_SLOT_KEEPALIVE_TIME"]
-    assert keepalive_time == f"{SLOT_KEEPALIVE_TIME:g}s"
+    slot_keepalive = f"{edge_config.SLOT_KEEPALIVE_TIME:g}s"  # the canary waits this long per step
+    assert services["nginx"]["environment"]["MLVAJRA_SLOT_KEEPALIVE_TIME"] == slot_keepalive
     # nginx connects through the symlink; each color binds its socket in the same shared volume.
     active = Path(services["nginx"]["environment"]["MLVAJRA_ACTIVE_SOCKET"])
     for name, service in services.items():
