@@ -48,6 +48,10 @@ class PassingBackend:
         self.calls.append(f"point {state.color}")
         self.pointed = state
 
+    def split_edge(self, stable: ColorState, canary: ColorState, canary_slots: int) -> None:
+        self.calls.append(f"split {canary.color} {canary_slots}")
+        self.pointed = stable
+
     def start_edge(self, first: ColorState) -> None:
         self.calls.append(f"edge {first.color}")
         self.pointed = first

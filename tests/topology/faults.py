@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlvajra.artifact import MANIFEST_NAME, sha256_file
+import joblib
+
+from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, sha256_file
 
 TRIGGER = "explode-"
 """An `island` value starting with this makes `ExplodingPipeline` raise."""
@@ -44,3 +49,29 @@ def rehash(model_dir: Path, name: str) -> None:
 def log_entries(text: str) -> list[dict[str, Any]]:
     """The JSON lines of a gunicorn log."""
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+class SlowPipeline:
+    """Wraps a fitted pipeline; answers right, but `seconds` late on the trigger (a regression in
+    speed only, on some records: the others keep the color's /metrics answering)."""
+
+    def __init__(self, pipeline: Any, seconds: float) -> None:
+        self.pipeline = pipeline
+        self.classes_ = pipeline.classes_
+        self.seconds = seconds
+
+    def predict_proba(self, frame: Any) -> Any:
+        """The wrapped pipeline's probabilities, after a sleep on the trigger."""
+        if any(str(value).startswith(TRIGGER) for value in frame["island"].tolist()):
+            time.sleep(self.seconds)
+        return self.pipeline.predict_proba(frame)
+
+
+def joblib_fake(source: Path, target: Path, version: str, wrap: Callable[[Any], Any]) -> Path:
+    """A copy of `source` as version `version`, its joblib pipeline wrapped, served as joblib."""
+    shutil.copytree(source, target)
+    path = target / JOBLIB_FILE
+    joblib.dump(wrap(joblib.load(path)), path)
+    rehash(target, JOBLIB_FILE)
+    rewrite_manifest(target, version=version, format="joblib")
+    return target

@@ -19,7 +19,7 @@ import httpx
 import psutil
 
 from mlvajra.cli import GUNICORN_ARGS
-from mlvajra.stack.nginx import EdgeOptions, render_local
+from mlvajra.stack.nginx import EdgeOptions, point_slots, render_local
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -146,6 +146,8 @@ class Nginx:
         self.options = EdgeOptions(port=port, control_port=control_port, **options)
         self.url = f"http://127.0.0.1:{self.options.port}"
         self.conf = render_local(prefix, self.options, active_socket)
+        # Client traffic goes through the slot symlinks beside the socket: all name it.
+        point_slots(active_socket.parent, active_socket.name)
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self, *args: str) -> list[str]:

@@ -16,6 +16,7 @@ import yaml
 
 from mlvajra.cli import GUNICORN_ARGS
 from mlvajra.config import Settings
+from mlvajra.stack import nginx as edge_config
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
 from tests.fixtures import REFERENCE_ROWS
 from tests.topology.processes import BIN, NGINX, ROOT, free_port, wait_for
@@ -133,6 +134,8 @@ def test_compose_file_is_valid_and_only_nginx_is_published(
         != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
     )
     assert "healthcheck" in services["nginx"]
+    slot_keepalive = f"{edge_config.SLOT_KEEPALIVE_TIME:g}s"  # the canary waits this long per step
+    assert services["nginx"]["environment"]["MLVAJRA_SLOT_KEEPALIVE_TIME"] == slot_keepalive
     # nginx connects through the symlink; each color binds its socket in the same shared volume.
     active = Path(services["nginx"]["environment"]["MLVAJRA_ACTIVE_SOCKET"])
     for name, service in services.items():
@@ -283,7 +286,7 @@ def test_compose_backend_commands_match_the_compose_file(
     assert environment["MLVAJRA_GREEN_MODEL_FORMAT"] == "joblib"
     exec_line = next(line for line in lines if " exec " in line)
     assert "exec -T green python -c" in exec_line
-    assert exec_line.endswith("/run/mlvajra/active.sock green.sock")
+    assert exec_line.endswith("/run/mlvajra green.sock green.sock 0"), "all slots on green"
     control = next(index for index, line in enumerate(lines) if "exec -T nginx curl" in line)
     # curl's -w "\n%{http_code}" puts the rest of the command on the next line.
     assert lines[control + 1] == "%{http_code} http://127.0.0.1:8081/version", "stack-only"

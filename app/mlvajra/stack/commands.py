@@ -11,6 +11,7 @@ import typer
 
 from mlvajra.config import load_settings
 from mlvajra.errors import StackError
+from mlvajra.stack.canary_commands import ab_command, canary_command, compare_command
 from mlvajra.stack.history import ReleaseRecord, describe, history_table, live_releases
 from mlvajra.stack.nginx import CONN_PER_CLIENT, CONTROL_PORT, EdgeOptions, check_rate
 from mlvajra.stack.platform import Backend, free_port
@@ -18,9 +19,13 @@ from mlvajra.stack.state import STATE_FILE, StackState
 from mlvajra.stack.switch import confirm_through_edge, gate, release_of, switch
 
 stack_cli = typer.Typer(
-    help="nginx + blue/green colors of the service: up, switch, rollback, history, status, down.",
+    help="nginx + blue/green colors of the service: up, switch, canary, ab, compare, rollback, "
+    "history, status, down.",
     no_args_is_help=True,
 )
+stack_cli.command(name="canary")(canary_command)
+stack_cli.command(name="ab")(ab_command)
+stack_cli.command(name="compare")(compare_command)
 
 
 class BackendKind(enum.StrEnum):
@@ -190,7 +195,7 @@ def history(
 
 @stack_cli.command()
 def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
-    """Active color, what each color serves, and what nginx answers (JSON)."""
+    """Active color, what each color serves, the weights, the last analysis, what nginx answers."""
     state, backend = _load(state_dir)
     live = live_releases(state.releases)
     colors: dict[str, Any] = {}
@@ -205,6 +210,7 @@ def status(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
         "active": state.active,
         "previous_model_dir": live[-2].release.model_dir if len(live) > 1 else None,
         "colors": colors,
+        **_split_report(state),
         "nginx_serves": {key: edge.get(key) for key in ("version", "sha256", "status")},
     }
     typer.echo(json.dumps(report, indent=2))
@@ -221,6 +227,21 @@ def down(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
             typer.echo(f"{name}: {backend.stop_color(color)}")
             state.colors[name] = None
     state.save(state_dir)
+
+
+def _split_report(state: StackState) -> dict[str, Any]:
+    """Each color's share of clients, and the running or last canary or A/B test."""
+    split = state.split
+    weights = {state.active: 100}
+    if split is not None and split.phase == "running":
+        weights = {state.active: 100 - split.weight, split.color: split.weight}
+    last = None
+    if split is not None:
+        last = {
+            **split.model_dump(exclude={"analyses"}),
+            "last_analysis": split.analyses[-1].model_dump() if split.analyses else None,
+        }
+    return {"weights": weights, "split": last}
 
 
 def _refuse_running_stack(state_dir: Path) -> list[ReleaseRecord]:

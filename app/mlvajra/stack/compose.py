@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlvajra.config import StackSettings
 from mlvajra.errors import StackError
-from mlvajra.stack.nginx import ACTIVE_SOCKET, CONTROL_PORT, EdgeOptions
+from mlvajra.stack.nginx import CONTROL_PORT, EdgeOptions
 from mlvajra.stack.platform import ColorState, Release, edge_request, executable
 
 COMPOSE_FILE = "docker-compose.yml"
@@ -112,14 +112,22 @@ class ComposeBackend:
         return "exited cleanly"
 
     def point_edge_at(self, state: ColorState) -> None:
-        """Rename the symlink in the socket volume, from inside the color (it owns the volume)."""
+        """Rename the symlinks in the socket volume, from inside the color (it owns the volume)."""
+        self._point(state, state, 0)
+
+    def split_edge(self, stable: ColorState, canary: ColorState, canary_slots: int) -> None:
+        """The same renames as the local stack's, from inside the canary's container."""
+        self._point(stable, canary, canary_slots)
+
+    def _point(self, stable: ColorState, canary: ColorState, canary_slots: int) -> None:
         script = (
-            "import sys, pathlib, mlvajra.stack.nginx as e;"
-            " e.point_symlink(pathlib.Path(sys.argv[1]), sys.argv[2])"
+            "import sys, pathlib, mlvajra.stack.nginx as e; d = pathlib.Path(sys.argv[1]);"
+            " e.point_slots(d, sys.argv[2], sys.argv[3], int(sys.argv[4]));"
+            " e.point_symlink(d / e.ACTIVE_SOCKET, sys.argv[2])"
         )
-        link = f"{COMPOSE_SOCKET_DIR}/{ACTIVE_SOCKET}"
+        sockets = [f"{stable.color}.sock", f"{canary.color}.sock", str(canary_slots)]
         self._compose(
-            "exec", "-T", state.color, "python", "-c", script, link, f"{state.color}.sock"
+            "exec", "-T", canary.color, "python", "-c", script, COMPOSE_SOCKET_DIR, *sockets
         )
 
     def start_edge(self, first: ColorState) -> None:

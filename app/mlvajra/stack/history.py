@@ -9,9 +9,10 @@ from pydantic import BaseModel
 
 from mlvajra.stack.platform import Release
 
-Action = Literal["up", "switch", "rollback"]
-Outcome = Literal["up", "switched", "rolled back", "refused", "interrupted"]
-"""How an attempt ended: traffic went to it (up, switched, rolled back), or it stayed put."""
+Action = Literal["up", "switch", "rollback", "canary", "ab"]
+Outcome = Literal["up", "switched", "rolled back", "refused", "interrupted", "ended"]
+"""How an attempt ended: traffic went to it (up, switched, rolled back), or it stayed put
+(refused, interrupted, and an A/B test that ended)."""
 HISTORY_LIMIT = 500
 """Records kept in state.json; the oldest go first."""
 _MOVED: frozenset[Outcome] = frozenset({"up", "switched", "rolled back"})

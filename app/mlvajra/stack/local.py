@@ -15,6 +15,7 @@ from mlvajra.stack.nginx import (
     ACTIVE_SOCKET,
     EdgeOptions,
     color_socket,
+    point_slots,
     point_symlink,
     render_local,
 )
@@ -126,8 +127,16 @@ class LocalBackend:
         return "exited cleanly"
 
     def point_edge_at(self, state: ColorState) -> None:
-        """`<state>/run/active.sock` -> `<color>.sock` (relative: the folder may move)."""
+        """Every `<state>/run/slotNN.sock`, then `active.sock` -> `<color>.sock` (relative: the
+        folder may move)."""
+        point_slots(self.socket_dir, f"{state.color}.sock")
         point_symlink(self.socket_dir / ACTIVE_SOCKET, f"{state.color}.sock")
+
+    def split_edge(self, stable: ColorState, canary: ColorState, canary_slots: int) -> None:
+        """The first `canary_slots` slots -> the canary's socket, the rest -> the stable one's."""
+        stable_socket, canary_socket = f"{stable.color}.sock", f"{canary.color}.sock"
+        point_slots(self.socket_dir, stable_socket, canary_socket, canary_slots)
+        point_symlink(self.socket_dir / ACTIVE_SOCKET, stable_socket)
 
     def test_config(self) -> None:
         """`nginx -t` on the rendered files."""

@@ -20,7 +20,14 @@ MAIN_TEMPLATE = "nginx.conf.template"
 ACTIVE_SOCKET = "active.sock"
 """The symlink nginx connects through; it names the active color's unix socket."""
 UPSTREAM_KEEPALIVE = 32
-"""Idle keep-alive connections each nginx worker keeps to the active color."""
+"""Idle keep-alive connections each nginx worker keeps per slot (all slots name one color but
+during a canary): one backend without a client id sends everything through one slot."""
+SLOTS = 20
+"""Slot symlinks client traffic is split over: a canary's weight moves in steps of 5 %."""
+SLOT_KEEPALIVE_TIME = 2.0
+"""Seconds an upstream connection lives (nginx keepalive_time): a kept connection still reaches
+the color it was opened to, so a re-pointed slot takes effect within this (nginx's default is
+1 h; 10 s measured 9.8 s)."""
 MAX_SOCKET_PATH = 107
 """Longest unix socket path Linux accepts (sun_path is 108 bytes with its terminating NUL)."""
 CONTROL_PORT = 8081
@@ -110,6 +117,16 @@ def point_symlink(link: Path, target: str) -> None:
     os.replace(temporary, link)
 
 
+def point_slots(socket_dir: Path, stable: str, canary: str = "", canary_slots: int = 0) -> None:
+    """slot00 up to `canary_slots` name `canary`, the others `stable` (socket file names).
+
+    Filled from slot00 upward: a client moved to the canary stays there as its weight grows.
+    """
+    for index in range(SLOTS):
+        target = canary if index < canary_slots else stable
+        point_symlink(socket_dir / f"slot{index:02d}.sock", target)
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write a sibling temp file and rename it over `path`: readers see old or new, never half."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -123,7 +140,8 @@ def write_atomically(path: Path, text: str) -> None:
 def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Path:
     """Write nginx.conf and mlvajra.conf into `prefix`; return nginx.conf's path.
 
-    nginx reaches the active color through `active_socket`, which need not exist yet.
+    nginx reaches the active color through `active_socket`, which need not exist yet, and
+    clients through the slot symlinks beside it (`point_slots`).
     """
     prefix.mkdir(parents=True, exist_ok=True)
     for temp_dir in ("client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"):
@@ -137,7 +155,9 @@ def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Pat
         "MLVAJRA_USER_DIRECTIVE": user,
         "MLVAJRA_NGINX_WORKERS": str(options.nginx_workers),
         "MLVAJRA_ACTIVE_SOCKET": str(active_socket),
+        "MLVAJRA_SOCKET_DIR": str(active_socket.parent),
         "MLVAJRA_UPSTREAM_KEEPALIVE": str(UPSTREAM_KEEPALIVE),
+        "MLVAJRA_SLOT_KEEPALIVE_TIME": f"{SLOT_KEEPALIVE_TIME:g}s",
         "MLVAJRA_LISTEN": f"127.0.0.1:{options.port}",
         "MLVAJRA_CONTROL_LISTEN": f"127.0.0.1:{options.control_port}",
         "MLVAJRA_ACCESS_LOG": str(prefix / "access.log"),

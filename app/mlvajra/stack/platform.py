@@ -76,7 +76,12 @@ class Backend(Protocol):
         """Stop gracefully and wait; return how it ended ("exited cleanly" or why not)."""
 
     def point_edge_at(self, state: ColorState) -> None:
-        """Rename a new active-color symlink naming `state`'s socket: new connections go there."""
+        """Rename new slot and active-color symlinks naming `state`'s socket: all new
+        connections go there."""
+
+    def split_edge(self, stable: ColorState, canary: ColorState, canary_slots: int) -> None:
+        """Point `canary_slots` of the slots at `canary`, the others and the active one at
+        `stable`."""
 
     def start_edge(self, first: ColorState) -> None:
         """Render the config, point it at `first`, check it (`nginx -t`) and start nginx."""

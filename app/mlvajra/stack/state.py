@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from mlvajra.errors import StackError
+from mlvajra.stack.analysis import Analysis
 from mlvajra.stack.compose import ComposeBackend
 from mlvajra.stack.history import HISTORY_LIMIT, ReleaseRecord
 from mlvajra.stack.local import LocalBackend
@@ -15,6 +16,26 @@ from mlvajra.stack.nginx import EdgeOptions, write_atomically
 from mlvajra.stack.platform import Backend, ColorState
 
 STATE_FILE = "state.json"
+SplitKind = Literal["canary", "ab"]
+Phase = Literal["running", "promoted", "rolled back", "ended"]
+
+
+class SplitState(BaseModel):
+    """A canary or an A/B test: which color takes which share, and what the analysis found."""
+
+    kind: SplitKind
+    color: str
+    """The color serving the new release (the stable one is StackState.active)."""
+    weight: int = 0
+    """Percent of clients (slots) sent to `color`."""
+    steps: list[int] = []
+    phase: Phase = "running"
+    controller_pid: int
+    """The `mlvajra stack canary` or `ab` process moving the weight."""
+    analyses: list[Analysis] = []
+    served: int | None = None
+    """Prediction requests the new color answered before it was rolled back or ended."""
+    served_5xx: int | None = None
 
 
 class StackState(BaseModel):
@@ -29,6 +50,8 @@ class StackState(BaseModel):
     colors: dict[str, ColorState | None] = {}
     releases: list[ReleaseRecord] = []
     """Every up, switch and rollback, oldest first (see `mlvajra.stack.history`)."""
+    split: SplitState | None = None
+    """The running or the last canary or A/B test."""
 
     def record(self, record: ReleaseRecord) -> None:
         """Add `record` to the history, dropping the oldest past HISTORY_LIMIT (save after)."""

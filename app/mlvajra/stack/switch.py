@@ -115,6 +115,16 @@ def check_schema(old: ColorState, manifest: Manifest, allowed: bool) -> None:
         )
 
 
+def refuse_during_split(state: StackState) -> None:
+    """A switch, a rollback or a new split must wait while a canary or A/B test runs."""
+    split = state.split
+    if split is not None and split.phase == "running":
+        raise StackError(
+            f"a {split.kind} on {split.color} runs (pid {split.controller_pid}, weight "
+            f"{split.weight} %): wait for it, or `mlvajra stack canary --abort`"
+        )
+
+
 def switch(
     state_dir: Path,
     model_dir: Path,
@@ -126,12 +136,13 @@ def switch(
 ) -> str:
     """Start the idle color on `model_dir`, gate it, point nginx at it, drain the old one.
 
-    nginx is not reloaded: the symlink it connects through moves, new connections reach the new
+    nginx is not reloaded: the symlinks it connects through move, new connections reach the new
     color, and the old one drains (answering `Connection: close`) before it stops. Every attempt
     goes into the release history, refused ones too; `rollback_to` is the recorded release a
     rollback returns to (the folder must still hold the same bytes).
     """
     state = StackState.load(state_dir)
+    refuse_during_split(state)
     backend = state.backend_for(state_dir)
     release, manifest = release_of(model_dir, rollback_to.model_format if rollback_to else None)
     old = state.colors.get(state.active)
@@ -148,60 +159,99 @@ def switch(
                 f"{release.sha256}"
             )
         check_schema(old, manifest, allow_schema_change)
-        new = _move_traffic(state, backend, old, idle, release, manifest, ready_timeout, say)
+        new = start_gated(state, backend, idle, release, manifest, ready_timeout, say)
+        try:
+            point_and_confirm(backend, old, new, release, say)
+        except BaseException:
+            backend.stop_color(new)
+            raise
     except BaseException as error:
-        refused = isinstance(error, StackError)
-        outcome: Outcome = "refused" if refused else "interrupted"
-        state.record(ReleaseRecord.now(action, idle, release, outcome, str(error)))
-        state.save(state_dir)
-        if refused:
-            raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
-        raise
+        record_refusal(state_dir, state, action, idle, release, error)
+        raise StackError(f"refused: {error}; traffic stays on {old.color}") from None
     moved: Outcome = "rolled back" if rollback_to else "switched"
-    state.record(ReleaseRecord.now(action, idle, release, moved))
-    state.active = idle
-    state.colors[idle] = new
+    finish(state_dir, state, backend, ReleaseRecord.now(action, idle, release, moved), new, say)
+    return idle
+
+
+def record_refusal(
+    state_dir: Path,
+    state: StackState,
+    action: Action,
+    color: str,
+    release: Release,
+    error: BaseException,
+) -> None:
+    """Record a refused (a StackError) or interrupted attempt; re-raise anything else."""
+    refused = isinstance(error, StackError)
+    outcome: Outcome = "refused" if refused else "interrupted"
+    state.record(ReleaseRecord.now(action, color, release, outcome, str(error)))
     state.save(state_dir)
+    if not refused:
+        raise error
+
+
+def finish(
+    state_dir: Path,
+    state: StackState,
+    backend: Backend,
+    record: ReleaseRecord,
+    new: ColorState,
+    say: Callable[[str], None],
+) -> None:
+    """Traffic is on `new`: record it, save, then drain and stop the old active color."""
+    old = state.colors.get(state.active)
+    state.record(record)
+    state.active = new.color
+    state.colors[new.color] = new
+    state.save(state_dir)
+    if old is None or old.color == new.color:
+        return
     drained_at = time.monotonic()
     ended = backend.stop_color(old)
     state.colors[old.color] = None
     state.save(state_dir)
     say(f"{old.color} drained and stopped in {time.monotonic() - drained_at:.1f} s: {ended}")
     if ended != "exited cleanly":
-        raise StackError(f"switched to {idle}, but {old.color} {ended}")
-    return idle
+        raise StackError(f"switched to {new.color}, but {old.color} {ended}")
 
 
-def _move_traffic(
+def start_gated(
     state: StackState,
     backend: Backend,
-    old: ColorState,
     idle: str,
     release: Release,
     manifest: Manifest,
     ready_timeout: float,
     say: Callable[[str], None],
 ) -> ColorState:
-    """Start `idle` on `release`, gate it, point nginx at it and confirm; undo all on failure."""
+    """Start `idle` on `release` and gate it; stop it again if the gate fails."""
     leftover = state.colors.get(idle)
     if leftover is not None and backend.color_running(leftover):
         say(f"stopping a leftover {idle}: {backend.stop_color(leftover)}")
     started = time.monotonic()
     new = backend.start_color(idle, release)
-    pointed = False
     try:
         gate(backend, new, release, manifest, ready_timeout)
-        say(f"{idle} ready and verified in {time.monotonic() - started:.1f} s (port {new.port})")
-        switched_at = time.monotonic()
-        backend.point_edge_at(new)
-        pointed = True
-        confirm_through_edge(backend, release)
     except BaseException:
-        # Whatever stopped the switch (a failed gate, an interrupt), traffic goes back to old.
-        if pointed:
-            backend.point_edge_at(old)
         backend.stop_color(new)
         raise
-    took = time.monotonic() - switched_at
-    say(f"nginx serves {idle} (version {release.version}) {took:.2f} s after the symlink moved")
+    say(f"{idle} ready and verified in {time.monotonic() - started:.1f} s (port {new.port})")
     return new
+
+
+def point_and_confirm(
+    backend: Backend, old: ColorState, new: ColorState, release: Release, say: Callable[[str], None]
+) -> None:
+    """Point nginx at `new` and confirm through it; point back at `old` if that fails."""
+    switched_at = time.monotonic()
+    backend.point_edge_at(new)
+    try:
+        confirm_through_edge(backend, release)
+    except BaseException:
+        # Whatever stopped the switch (no confirmation, an interrupt), traffic goes back to old.
+        backend.point_edge_at(old)
+        raise
+    took = time.monotonic() - switched_at
+    say(
+        f"nginx serves {new.color} (version {release.version}) {took:.2f} s after the symlink moved"
+    )

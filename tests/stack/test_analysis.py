@@ -1,0 +1,89 @@
+"""Judging a canary interval from /metrics text as the service writes it (prometheus_client)."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from mlvajra.errors import StackError
+from mlvajra.serving.metrics import LATENCY_BUCKETS
+from mlvajra.stack.analysis import Snapshot, Thresholds, judge
+
+
+def exposition(answers: list[tuple[str, str, float, int]]) -> str:
+    """/metrics text holding `count` answers of (endpoint, status, seconds, count)."""
+    registry = CollectorRegistry()
+    requests = Counter("mlvajra_requests", "", ["endpoint", "status"], registry=registry)
+    duration = Histogram(
+        "mlvajra_request_duration_seconds",
+        "",
+        ["endpoint"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    for endpoint, status, seconds, count in answers:
+        for _ in range(count):
+            requests.labels(endpoint, status).inc()
+            duration.labels(endpoint).observe(seconds)
+    return generate_latest(registry).decode()
+
+
+def snapshot(*answers: tuple[str, str, float, int]) -> Snapshot:
+    return Snapshot.parse(exposition(list(answers)))
+
+
+def test_snapshot_counts_prediction_routes_only_and_interpolates_p99_like_prometheus() -> None:
+    counts = snapshot(
+        ("/predict", "200", 0.003, 90),
+        ("/v2/models/{model_name}/infer", "200", 0.003, 7),
+        ("/predict", "500", 0.3, 3),
+        ("/health", "200", 2.0, 50),
+    )
+    assert counts.requests == 100, "probes are not judged"
+    assert counts.share("5") == pytest.approx(0.03)
+    # rank 99 of 100 lies in (0.25, 0.5], which holds answers 98..100: 0.25 + 0.25 * 2/3.
+    assert counts.quantile(0.99) == pytest.approx(0.25 + 0.25 * 2 / 3)
+    assert snapshot().quantile(0.99) is None
+
+
+def test_since_takes_deltas_and_a_restarted_color_counts_from_zero() -> None:
+    before = snapshot(("/predict", "200", 0.003, 10))
+    after = snapshot(("/predict", "200", 0.003, 25), ("/predict", "422", 0.001, 5))
+    assert after.since(before).requests == 20
+    assert after.since(before).share("422") == pytest.approx(0.25)
+    assert before.since(after).requests == 10, "a counter that went down restarted"
+
+
+def test_unreadable_metrics_is_one_line() -> None:
+    with pytest.raises(StackError, match="unreadable /metrics"):
+        Snapshot.parse('mlvajra_requests_total{endpoint="/predict" 1\n')
+
+
+STABLE = ("/predict", "200", 0.002, 1000)
+
+
+@pytest.mark.parametrize(
+    ("canary", "verdict", "reason"),
+    [
+        ([("/predict", "200", 0.002, 200)], "passed", None),
+        ([("/predict", "200", 0.002, 198), ("/predict", "500", 0.002, 2)], "passed", None),
+        ([("/predict", "200", 0.002, 196), ("/predict", "500", 0.002, 4)], "failed",
+         "success rate 98.00% below 99%"),
+        ([("/predict", "200", 0.002, 190), ("/predict", "422", 0.002, 10)], "failed",
+         "422 share 5.00% above stable's 0.99% + 1%"),
+        ([("/predict", "200", 0.002, 190), ("/predict", "200", 0.8, 10)], "failed",
+         "p99 900 ms above 500 ms"),
+        ([("/predict", "200", 0.002, 99)], "inconclusive", "99 canary requests, fewer than 100"),
+    ],
+)  # fmt: skip
+def test_judge_applies_the_default_thresholds(
+    canary: list[tuple[str, str, float, int]], verdict: str, reason: str | None
+) -> None:
+    stable = snapshot(STABLE, ("/predict", "422", 0.001, 10))
+    analysis = judge(10, snapshot(*canary), stable, Thresholds())
+    assert analysis.verdict == verdict
+    assert analysis.reasons == ([reason] if reason else [])
+    assert analysis.canary_share == round(
+        analysis.canary_requests / (analysis.canary_requests + 1010), 4
+    )
+    assert verdict in analysis.line()
