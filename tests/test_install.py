@@ -10,7 +10,6 @@ its own that records any import of it.
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import shutil
 import signal
 import subprocess
@@ -19,20 +18,18 @@ import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fixtures import REFERENCE_ROWS
-from tests.topology.processes import NGINX, free_port, wait_for
+from tests.fresh_install import ROOT, FreshInstall, _constraints, _copy_checkout, _tail, _user_env
+from tests.topology.processes import free_port, wait_for
 
 pytestmark = pytest.mark.topology
 
-ROOT = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-DEV_BIN = Path(sys.executable).parent
 TEMPLATES = ("nginx.conf.template", "mlvajra.conf.template")
 
 # A user's own `app` package: importing it (or its `main`) leaves a marker and fails loudly.
@@ -41,76 +38,6 @@ import pathlib
 pathlib.Path({marker!r}).write_text(__name__)
 raise SystemExit("the user's own {name} was imported")
 """
-
-
-@dataclass(frozen=True)
-class FreshInstall:
-    """The built wheel and the virtualenv it was installed into."""
-
-    wheel: Path
-    venv: Path
-    env: dict[str, str]
-    """A user's shell: the fresh virtualenv first on PATH, no PYTHON*, MLVAJRA_* or VIRTUAL_ENV."""
-
-    def run(
-        self, *command: str, cwd: Path, timeout: float = 60
-    ) -> subprocess.CompletedProcess[str]:
-        """`command`, its executable from the fresh virtualenv, as the user types it in `cwd`."""
-        return subprocess.run(
-            [str(self.venv / "bin" / command[0]), *command[1:]],
-            cwd=cwd,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-
-def _checkout_files() -> list[str]:
-    """What a clone of this checkout holds, plus new files not ignored: tracked or not, as now."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    return [name for name in listed.stdout.decode().split("\0") if (ROOT / name).is_file()]
-
-
-def _copy_checkout(target: Path) -> Path:
-    """Copy the checkout's files: a build there cannot pick up stale `build/` or egg-info here."""
-    for name in _checkout_files():
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, target / name)
-    return target
-
-
-def _constraints(path: Path) -> Path:
-    """The dev virtualenv's versions: the fresh one gets what the suite runs on, cached by pip."""
-    pins = sorted(
-        f"{dist.metadata['Name']}=={dist.version}"
-        for dist in importlib.metadata.distributions()
-        if dist.metadata["Name"].lower() != "mlvajra"
-    )
-    path.write_text("\n".join(pins) + "\n")
-    return path
-
-
-def _user_env(venv: Path) -> dict[str, str]:
-    """This environment without the dev virtualenv: its bin off PATH, nothing steering Python."""
-    inherited = os.environ.get("PATH", "").split(os.pathsep)
-    path = [str(venv / "bin"), *(entry for entry in inherited if entry and Path(entry) != DEV_BIN)]
-    if str(Path(NGINX).parent) not in path:
-        path.append(str(Path(NGINX).parent))  # nginx is found on PATH, as the user's is
-    dropped = ("PYTHON", "MLVAJRA_", "VIRTUAL_ENV", "PROMETHEUS_MULTIPROC_DIR")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
-    return {**env, "PATH": os.pathsep.join(path)}
-
-
-def _tail(result: subprocess.CompletedProcess[str]) -> str:
-    return (result.stdout + result.stderr)[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -63,8 +63,10 @@ def test_an_altered_code_file_stops_the_master_in_one_line(tmp_path: Path) -> No
     code.write_text(code.read_text() + "\nraise SystemExit('planted')\n")
     server = Gunicorn(folder, tmp_path, workers=1).start()
     assert server.process is not None
-    assert server.process.wait(60) != 0
-    server.stop()
+    try:
+        assert server.process.wait(60) != 0
+    finally:
+        server.stop()
     refusals = [line for line in server.log().splitlines() if "refusing to start" in line]
     assert len(refusals) == 1
     assert "sha256 mismatch" in refusals[0]
