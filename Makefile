@@ -7,7 +7,7 @@ MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 TEST_WORKERS ?= 2
 
-.PHONY: install install-dev run train lint test tools bench bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
+.PHONY: install install-dev clients run train lint test tools bench bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -26,6 +26,21 @@ $(VENV)/.installed-dev: $(VENV)/.installed-train
 install: $(VENV)/.installed-train
 install-dev: $(VENV)/.installed-dev
 
+# KServe's and MLServer's clients for tests/topology/test_v2_clients.py: their pins conflict with the
+# service's, so a virtualenv of their own that sees $(VENV)'s packages and adds requirements-clients.txt
+# without resolving (why: that file's header). About 150 MB; never part of the serving install.
+CLIENTS_VENV ?= .venv-clients
+$(CLIENTS_VENV)/.installed: requirements-clients.txt | $(VENV)/.installed-dev
+	@echo "make: creating $(CLIENTS_VENV) (KServe and MLServer clients, for the tests)"
+	rm -rf $(CLIENTS_VENV)
+	$(BIN)/python -m venv --without-pip $(CLIENTS_VENV)
+	$(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		> "$$($(CLIENTS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/dev-venv.pth"
+	$(BIN)/pip --python $(CLIENTS_VENV)/bin/python install --quiet --no-deps -r requirements-clients.txt
+	touch $@
+
+clients: $(CLIENTS_VENV)/.installed
+
 $(MODEL_DIR)/manifest.json: | $(VENV)/.installed-train
 	@echo "make: no $(MODEL_DIR): training the built-in penguins model"
 	$(BIN)/mlvajra train --models-root $(MODELS) --version $(notdir $(MODEL_DIR))
@@ -43,7 +58,7 @@ lint: install-dev
 	$(BIN)/lint-imports
 
 # Two pytest workers (pytest-xdist): most tests wait on real processes, so two share two cores well.
-test: lint tools
+test: lint tools clients
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # wrk, nginx, Prometheus (promtool checks the rules in deploy/prometheus/) and the explore tests'
@@ -85,4 +100,4 @@ bench-monitoring: install-dev train tools
 	$(BIN)/python bench/monitoring.py --model-dir $(MODEL_DIR)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(CLIENTS_VENV) .mypy_cache .ruff_cache .pytest_cache
