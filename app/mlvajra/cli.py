@@ -12,7 +12,9 @@ import typer
 from typer.core import TyperGroup
 
 import mlvajra
-from mlvajra.artifact import read_manifest, verify_files
+from mlvajra import cli_trust
+from mlvajra.artifact import open_artifact, read_manifest
+from mlvajra.cli_trust import ManifestPinOption, PublicKeyOption
 from mlvajra.errors import ConfigError, DataError, MlvajraError, VerificationError
 from mlvajra.stack.commands import stack_cli
 
@@ -43,6 +45,7 @@ cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(stack_cli, name="stack")
+cli_trust.register(cli)
 
 
 @cli.callback()
@@ -159,14 +162,15 @@ def verify(
         typer.Option(help="Rows to check parity on (needs --trust-pickle); default: stored rows."),
     ] = None,
     trust_pickle: TrustPickleOption = False,
+    manifest_sha256: ManifestPinOption = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Re-check every file's sha256 and the ONNX graph's parity; non-zero exit on failure.
 
     By default the graph is compared with the reference outputs stored at export, and nothing is
     unpickled; --trust-pickle compares it with the pickled scikit-learn pipeline instead.
     """
-    manifest = read_manifest(model_dir)
-    verify_files(model_dir, manifest)
+    manifest = open_artifact(model_dir, manifest_sha256, public_key)
     typer.echo(f"hashes ok: {', '.join(sorted(manifest.files))}")
     from mlvajra.training.verification import check_parity
 
@@ -235,6 +239,8 @@ def predict(
         bool, typer.Option("--json", help="Print the summary as JSON.")
     ] = False,
     trust_pickle: TrustPickleOption = False,
+    manifest_sha256: ManifestPinOption = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Score a file with the service's artifact and validation; invalid rows go to a rejects CSV."""
     import orjson
@@ -249,7 +255,7 @@ def predict(
     # Arrow's default pool kept freed blocks: peak RSS grew 11 % from 1M to 10M rows; with
     # malloc it grew 6-7 % (bench/batch.py), at the same speed.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    manifest = read_manifest(model_dir)
+    manifest = open_artifact(model_dir, manifest_sha256, public_key)
     chosen = model_format.value if model_format else manifest.format
     if chosen == "joblib" and not trust_pickle:
         raise ConfigError(
