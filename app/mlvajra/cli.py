@@ -247,7 +247,7 @@ def predict(
     import pyarrow
 
     from mlvajra.batch.progress import progress
-    from mlvajra.batch.scoring import score
+    from mlvajra.batch.scoring import score, stop_cleanly_on_sigterm, summary_beside
     from mlvajra.data import open_location
     from mlvajra.predictor import Predictor
     from mlvajra.runners import load_runner
@@ -271,11 +271,15 @@ def predict(
     # Written last, the rejects would have replaced the input or the predictions (exit 0).
     if reject_target.path.resolve() in {source.path.resolve(), output.path.resolve()}:
         raise DataError("--rejects must differ from INPUT and OUTPUT")
+    summary_path = summary_beside(output)  # written last: the commit of the pair
+    if summary_path.resolve() in {p.path.resolve() for p in (source, output, reject_target)}:
+        raise DataError(f"{summary_path} (the run's summary) must differ from INPUT and OUTPUT")
+    stop_cleanly_on_sigterm()
     runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
     predictor = Predictor(manifest, runner)
     show = sys.stderr.isatty() and not json_summary
     with progress(show, source.row_count() if show else None) as advance:
-        summary = score(predictor, source, output, reject_target, keep or [], advance)
+        summary = score(predictor, source, output, reject_target, keep or [], advance, summary_path)
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
         return
@@ -286,6 +290,7 @@ def predict(
     )
     typer.echo(f"  predictions: {summary.output}")
     typer.echo(f"  rejects:     {summary.rejects}")
+    typer.echo(f"  summary:     {summary_path}")
 
 
 def main() -> None:
