@@ -118,6 +118,9 @@ def test_compose_file_is_valid_and_only_nginx_is_published(
         assert color["environment"]["MLVAJRA_MODEL_DIR"].startswith("/models/")
         assert color["volumes"][0]["read_only"] is True
         assert color["read_only"] is True
+        assert color["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in color["security_opt"]
+        assert all(color.get(key) for key in ("mem_limit", "cpus", "pids_limit"))
     assert (
         services["blue"]["environment"]["MLVAJRA_MODEL_DIR"]
         != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
@@ -161,7 +164,13 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
     result = _run(BIN / "kubernetes-validate", "--strict", *manifests)
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
-    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
+    assert kinds == {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PersistentVolumeClaim",
+        "PodDisruptionBudget",
+    }
     claims = {
         document["metadata"]["name"]
         for document in map(yaml.safe_load, (path.read_text() for path in manifests))
@@ -178,6 +187,16 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
     broken = tmp_path / "deployment.yaml"
     broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas: 2", "replicas: two"))
     assert _run(BIN / "kubernetes-validate", "--strict", broken).returncode != 0, "control"
+
+
+def test_kubernetes_pods_hold_no_token_spread_and_keep_one_through_a_drain() -> None:
+    pod = yaml.safe_load((K8S / "deployment.yaml").read_text())["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    keys = {constraint["topologyKey"] for constraint in pod["topologySpreadConstraints"]}
+    assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    budget = yaml.safe_load((K8S / "pdb.yaml").read_text())
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "mlvajra"}
 
 
 def test_kubernetes_probes_and_grace_are_ordered() -> None:
