@@ -170,6 +170,7 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
         "HorizontalPodAutoscaler",
         "PersistentVolumeClaim",
         "PodDisruptionBudget",
+        "NetworkPolicy",
     }
     claims = {
         document["metadata"]["name"]
@@ -189,7 +190,7 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
     assert _run(BIN / "kubernetes-validate", "--strict", broken).returncode != 0, "control"
 
 
-def test_kubernetes_pods_hold_no_token_spread_and_keep_one_through_a_drain() -> None:
+def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> None:
     pod = yaml.safe_load((K8S / "deployment.yaml").read_text())["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     keys = {constraint["topologyKey"] for constraint in pod["topologySpreadConstraints"]}
@@ -197,6 +198,10 @@ def test_kubernetes_pods_hold_no_token_spread_and_keep_one_through_a_drain() -> 
     budget = yaml.safe_load((K8S / "pdb.yaml").read_text())
     assert budget["spec"]["minAvailable"] == 1
     assert budget["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": "mlvajra"}
+    policy = yaml.safe_load((K8S / "networkpolicy.yaml").read_text())["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    assert policy["egress"] == []
+    assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8000]
 
 
 def test_kubernetes_probes_and_grace_are_ordered() -> None:
