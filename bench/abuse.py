@@ -19,7 +19,6 @@ import multiprocessing
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,71 +27,21 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mlvajra.artifact import read_manifest  # noqa: E402
-from mlvajra.config import Settings  # noqa: E402
-from mlvajra.inputs import MAX_STRING_LENGTH  # noqa: E402
-from tests.fixtures import REFERENCE_ROWS  # noqa: E402
+from bench.abuse_bodies import Body, bodies  # noqa: E402
 from tests.topology.processes import Gunicorn  # noqa: E402
 
-RECORD = REFERENCE_ROWS[0][0]
 MAX_CPU_RATIO = 3.0
 MAX_RSS_GROWTH_MB = 20.0
 MAX_HEALTH_P99_MS = 100.0
 
 
-def bodies(model_dir: Path) -> tuple[int, dict[str, bytes]]:
-    """The body limit and the bodies to compare; the first is the valid reference."""
-    settings = Settings(model_dir=model_dir)
-    inputs = read_manifest(model_dir).inputs
-    limit, count = settings.body_limit, settings.max_instances
-
-    def records(record: dict[str, object]) -> bytes:
-        return json.dumps({"instances": [record] * count}, ensure_ascii=False).encode()
-
-    def fill(prefix: bytes, item: Callable[[int], bytes], suffix: bytes) -> bytes:
-        """As many items as fit in the body limit."""
-        size = len(item(0)) + 1
-        room = (limit - len(prefix) - len(suffix)) // size
-        return prefix + b",".join(item(i) for i in range(room)) + suffix
-
-    longest = {
-        spec.name: "\U0001f427" * MAX_STRING_LENGTH if spec.type == "string" else 0
-        for spec in inputs
-    }
-    built = {
-        "valid 1,000 records": records(RECORD),
-        "valid, longest strings": records(longest),
-        "valid, a colon in every string": records(
-            {**RECORD, **{spec.name: "a:b" for spec in inputs if spec.type == "string"}}
-        ),
-        # Every record repeats its first key: the duplicate-key pass names 100 of them.
-        "a duplicate key in every record": records(RECORD).replace(
-            b'{"%s":' % inputs[0].name.encode(),
-            b'{"%s":0,"%s":' % (inputs[0].name.encode(), inputs[0].name.encode()),
-        ),
-        "7 unknown keys a record": records({f"x{i}": 1 for i in range(len(inputs))}),
-        "every value the wrong type": records({spec.name: [] for spec in inputs}),
-        "one record, keys to the limit": fill(
-            b'{"instances":[{', lambda i: b'"%07d":0' % i, b"}]}"
-        ),
-        "one record, keys under the string bound": (
-            b'{"instances":[{'
-            + b",".join(b'"k%d":0' % i for i in range(2 * count * (len(inputs) + 2)))
-            + b"}]}"
-        ),
-        "one field, a list to the limit": fill(b'{"instances":[{"x":[', lambda i: b"0", b"]}]}"),
-    }
-    assert all(len(body) <= limit for body in built.values()), "every body fits the limit"
-    return limit, built
-
-
-def _request(connection: http.client.HTTPConnection, body: bytes | None) -> float:
+def _request(connection: http.client.HTTPConnection, body: Body | None) -> float:
     started = time.perf_counter()
     if body is None:
         connection.request("GET", "/health")
     else:
-        headers = {"Content-Type": "application/json"}
-        connection.request("POST", "/predict", body=body, headers=headers)
+        headers = {"Content-Type": body.content_type}
+        connection.request("POST", body.path, body=body.data, headers=headers)
     response = connection.getresponse()
     response.read()
     assert response.status < 500, response.status
@@ -116,9 +65,7 @@ def _peak_mb(worker: psutil.Process) -> float:
     return float("nan")
 
 
-def per_body(
-    model_dir: Path, built: dict[str, bytes], requests: int
-) -> dict[str, dict[str, float]]:
+def per_body(model_dir: Path, built: dict[str, Body], requests: int) -> dict[str, dict[str, float]]:
     """CPU ms per request and RSS growth, one worker, one keep-alive connection."""
     results = {}
     with (
@@ -130,6 +77,7 @@ def per_body(
         for _ in range(20):
             _request(connection, built["valid 1,000 records"])
         for name, body in built.items():
+            print(f"{name} ...", file=sys.stderr, flush=True)
             rss = worker.memory_info().rss / 2**20
             _peak_reset(worker)
             _request(connection, body)  # its first time counts for RSS, not for CPU
@@ -142,7 +90,7 @@ def per_body(
             after = worker.cpu_times()
             used = (after.user - cpu.user) + (after.system - cpu.system)
             results[name] = {
-                "bytes": len(body),
+                "bytes": len(body.data),
                 "cpu_ms": round(used / sent * 1000, 2),
                 "rss_growth_mb": round(worker.memory_info().rss / 2**20 - rss, 1),
                 "peak_growth_mb": round(_peak_mb(worker) - rss, 1),
@@ -151,7 +99,7 @@ def per_body(
     return results
 
 
-def _attack(index: int, port: int, body: bytes, stop: Any, sent: Any) -> None:
+def _attack(index: int, port: int, body: Body, stop: Any, sent: Any) -> None:
     """One hostile client: `body` again and again on one connection, until told to stop."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     while not stop.is_set() and sent[index] < 10_000:
@@ -160,7 +108,7 @@ def _attack(index: int, port: int, body: bytes, stop: Any, sent: Any) -> None:
     connection.close()
 
 
-def health_under_attack(model_dir: Path, body: bytes, seconds: float) -> dict[str, float]:
+def health_under_attack(model_dir: Path, body: Body, seconds: float) -> dict[str, float]:
     """/health latency while 4 clients send `body` in a loop (bounded in time and count)."""
     stop = multiprocessing.Event()
     sent = multiprocessing.Array("i", 4)
@@ -207,7 +155,11 @@ def main() -> int:
     valid = results["valid 1,000 records"]["cpu_ms"]
     for figures in results.values():
         figures["cpu_ratio"] = round(figures["cpu_ms"] / valid, 2)
-    hostile = {name: figures for name, figures in results.items() if not name.startswith("valid")}
+    hostile = {
+        name: figures
+        for name, figures in results.items()
+        if not name.split(": ")[-1].startswith("valid")
+    }
     worst = max(hostile, key=lambda name: hostile[name]["cpu_ms"])
     health = health_under_attack(args.model_dir, built[worst], args.seconds)
     report = {"body_limit": limit, "bodies": results, "worst": worst, "health": health}

@@ -83,6 +83,14 @@ class Settings(BaseSettings):
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
 
+    manifest_sha256: str | None = Field(default=None, pattern="^[0-9a-fA-F]{64}$")
+    """The sha256 `manifest.json` must have: a deployment pins the exact manifest it approved
+    (the stack sets it per release); a rewritten name, version or file list is refused."""
+
+    signing_public_key: Path | None = None
+    """PEM public key: refuse an artifact whose `manifest.sig` it does not verify (`mlvajra
+    sign`; needs the `signing` extra)."""
+
     def body_limit_for(self, inputs: list[InputSpec]) -> int:
         """`max_body_bytes`, or what `max_instances` of the longest valid records take."""
         return self.max_body_bytes or BODY_ENVELOPE_BYTES + self.max_instances * record_json_bytes(

@@ -121,6 +121,9 @@ def test_compose_file_is_valid_and_only_nginx_is_published(
         assert color["environment"]["MLVAJRA_MODEL_DIR"].startswith("/models/")
         assert color["volumes"][0]["read_only"] is True
         assert color["read_only"] is True
+        assert color["cap_drop"] == ["ALL"]
+        assert "no-new-privileges:true" in color["security_opt"]
+        assert all(color.get(key) for key in ("mem_limit", "cpus", "pids_limit"))
     assert (
         services["blue"]["environment"]["MLVAJRA_MODEL_DIR"]
         != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
@@ -166,7 +169,8 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
     result = _run(BIN / "kubernetes-validate", "--strict", *manifests)
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
-    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
+    serving = {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
+    assert kinds == serving | {"PodDisruptionBudget", "NetworkPolicy"}
     claims = {
         document["metadata"]["name"]
         for document in map(yaml.safe_load, (path.read_text() for path in manifests))

@@ -67,6 +67,18 @@ ARTIFACT_FAULTS = [
         "sha256 mismatch for .*model\\.joblib",
     ),
     ("bad setting", lambda d, m: None, {"MLVAJRA_MAX_INSTANCES": "0"}, "MLVAJRA_MAX_INSTANCES"),
+    (
+        "manifest not the pinned one",
+        lambda d, m: None,
+        {"MLVAJRA_MANIFEST_SHA256": "0" * 64},
+        "MLVAJRA_MANIFEST_SHA256 pins 0{64}",
+    ),
+    (
+        "unlisted file planted",
+        lambda d, m: (d / "sitecustomize.py").write_text("import os\n"),
+        {},
+        "sitecustomize\\.py is not listed in the manifest",
+    ),
 ]
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 import queue
+import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -90,11 +95,15 @@ def score(
     keep: list[str],
     on_progress: Callable[[int], None] = lambda rows: None,
     annotate: Callable[[Columns], pa.Table] | None = None,
+    summary: Path | None = None,
 ) -> BatchSummary:
     """Validate and score every row of `source`; write predictions and rejects atomically.
 
     `annotate` adds columns to the predictions of each batch (`predict --debug`: every step's
-    output and the contributions), computed from the same validated columns.
+    output and the contributions), computed from the same validated columns. `summary`: the run's
+    summary as JSON, the commit of the pair. It is removed before the predictions and rejects are
+    renamed into place and written after both: where it exists, the two files beside it come from
+    the same run; a run killed between the renames leaves none.
     """
     started = time.perf_counter()
     manifest = predictor.manifest
@@ -110,6 +119,8 @@ def score(
     schema = reject_schema = pa.schema([])
     try:
         for batch, result in _prefetch(_validated(manifest, source, read, text_columns)):
+            if _TERMINATED.is_set():
+                raise SystemExit(128 + signal.SIGTERM)
             if reject_sink is None:
                 # The kept columns' types are the input's: known from the first batch.
                 reject_schema = pa.schema([*batch.select(keep).schema, *REJECT_SCHEMA])
@@ -149,10 +160,12 @@ def score(
             if opened is not None:
                 opened.abort()
         raise
+    if summary is not None:
+        summary.unlink(missing_ok=True)
     reject_sink.commit()
     sink.commit()
     seconds = time.perf_counter() - started
-    return BatchSummary(
+    outcome = BatchSummary(
         model=f"{manifest.name}/{manifest.version}",
         input=source.location,
         output=output.location,
@@ -164,6 +177,36 @@ def score(
         seconds=round(seconds, 3),
         rows_per_second=round(input_rows / seconds, 1) if seconds > 0 else 0.0,
     )
+    if summary is not None:
+        _write_atomically(summary, json.dumps(outcome.as_dict(), indent=2).encode())
+    return outcome
+
+
+def summary_beside(output: DataKind) -> Path:
+    """Where a run's summary goes: `<OUTPUT stem>.summary.json` beside OUTPUT."""
+    return output.path.with_name(f"{output.stem()}.summary.json")
+
+
+_TERMINATED = threading.Event()
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a scheduler's stop, `kill`) ends the run at the next batch: the sinks abort and
+    their temp files go. The handler only sets a flag: an exception raised from it inside
+    onnxruntime's `run` crashed the process (SIGSEGV) here."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED.set())
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    handle, name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
+    os.replace(name, path)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from mlvajra.artifact import read_manifest
+from mlvajra.artifact import open_artifact
 from mlvajra.cli.options import FormatKind, TrustPickleOption
+from mlvajra.cli.trust import ManifestPinOption, PublicKeyOption
 from mlvajra.errors import ConfigError, DataError
 
 GUNICORN_ARGS = ("-c", "python:mlvajra.serving.gunicorn_conf", "mlvajra.serving.main:app")
@@ -74,6 +75,8 @@ def predict(
         bool, typer.Option("--json", help="Print the summary as JSON.")
     ] = False,
     trust_pickle: TrustPickleOption = False,
+    manifest_sha256: ManifestPinOption = None,
+    public_key: PublicKeyOption = None,
     debug: Annotated[
         bool,
         typer.Option(
@@ -86,7 +89,7 @@ def predict(
     import pyarrow
 
     from mlvajra.batch.progress import progress
-    from mlvajra.batch.scoring import score
+    from mlvajra.batch.scoring import score, stop_cleanly_on_sigterm, summary_beside
     from mlvajra.data import open_location
     from mlvajra.predictor import Predictor
     from mlvajra.runners import load_runner
@@ -94,7 +97,7 @@ def predict(
     # Arrow's default pool kept freed blocks: peak RSS grew 11 % from 1M to 10M rows; with
     # malloc it grew 6-7 % (bench/batch.py), at the same speed.
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-    manifest = read_manifest(model_dir)
+    manifest = open_artifact(model_dir, manifest_sha256, public_key)
     chosen = model_format.value if model_format else manifest.format
     if (chosen == "joblib" or debug) and not trust_pickle:
         raise ConfigError(
@@ -110,6 +113,10 @@ def predict(
     # Written last, the rejects would have replaced the input or the predictions (exit 0).
     if reject_target.path.resolve() in {source.path.resolve(), output.path.resolve()}:
         raise DataError("--rejects must differ from INPUT and OUTPUT")
+    summary_path = summary_beside(output)  # written last: the commit of the pair
+    if summary_path.resolve() in {p.path.resolve() for p in (source, output, reject_target)}:
+        raise DataError(f"{summary_path} (the run's summary) must differ from INPUT and OUTPUT")
+    stop_cleanly_on_sigterm()
     runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
     predictor = Predictor(manifest, runner)
     annotate = None
@@ -119,7 +126,9 @@ def predict(
         annotate = debug_annotation(model_dir, manifest)
     show = sys.stderr.isatty() and not json_summary
     with progress(show, source.row_count() if show else None) as advance:
-        summary = score(predictor, source, output, reject_target, keep or [], advance, annotate)
+        summary = score(
+            predictor, source, output, reject_target, keep or [], advance, annotate, summary_path
+        )
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
         return
@@ -130,3 +139,4 @@ def predict(
     )
     typer.echo(f"  predictions: {summary.output}")
     typer.echo(f"  rejects:     {summary.rejects}")
+    typer.echo(f"  summary:     {summary_path}")

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlvajra.artifact import read_manifest, verify_files
+from mlvajra.artifact import open_artifact
 from mlvajra.cli.options import TaskKind, TrustPickleOption
+from mlvajra.cli.trust import ManifestPinOption, PublicKeyOption
 from mlvajra.errors import MlvajraWarning, TrainingError, VerificationError
 
 if TYPE_CHECKING:
@@ -226,14 +227,15 @@ def verify(
         typer.Option(help="Rows to check parity on (needs --trust-pickle); default: stored rows."),
     ] = None,
     trust_pickle: TrustPickleOption = False,
+    manifest_sha256: ManifestPinOption = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Re-check every file's sha256 and the ONNX graph's parity; non-zero exit on failure.
 
     By default the graph is compared with the reference outputs stored at export, and nothing is
     unpickled; --trust-pickle compares it with the pickled scikit-learn pipeline instead.
     """
-    manifest = read_manifest(model_dir)
-    verify_files(model_dir, manifest)
+    manifest = open_artifact(model_dir, manifest_sha256, public_key)
     typer.echo(f"hashes ok: {', '.join(sorted(manifest.files))}")
     if manifest.format == "joblib":
         from mlvajra.joblib_loading import check_loadable

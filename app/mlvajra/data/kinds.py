@@ -142,7 +142,10 @@ class _FileSink(Sink):
         target = kind.path
         if not target.parent.is_dir():
             raise DataError(f"no such folder for {kind.location}: {target.parent}")
-        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        remove_stale_temps(target)
+        # The writer's pid in the name: a later run can tell a killed run's file from a live one.
+        prefix = f".{target.name}.{os.getpid()}."
+        handle, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
         os.close(handle)
         self._temp = Path(name)
         self._target = target
@@ -169,6 +172,33 @@ class _FileSink(Sink):
                 writer.close()
         finally:
             self._temp.unlink(missing_ok=True)
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temp files of `target` left by runs that were killed (SIGKILL, power loss):
+    those whose writer's pid is no longer alive. Returns what was removed."""
+    removed = []
+    for temp in target.parent.glob(f".{glob_escape(target.name)}.*.tmp"):
+        pid_text = temp.name[len(target.name) + 2 :].split(".", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            temp.unlink(missing_ok=True)
+            removed.append(temp)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob's special characters taken literally."""
+    return "".join(f"[{char}]" if char in "*?[" else char for char in name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _KINDS: list[type[DataKind]] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Sequence, Set
 from typing import Annotated, Any
@@ -23,10 +22,10 @@ from mlvajra.inputs import (
     duplicate_keys,
     message_for,
     neutral_record,
-    shorten,
 )
 from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.predictor import Predictions, Predictor
+from mlvajra.serving.bounds import BodyBound, BoundedProblems, problem_at
 
 
 def build_request_type(record_type: type, max_instances: int, fail_fast: bool = False) -> type:
@@ -60,26 +59,12 @@ class PredictCodec:
         )
         self.record_adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(record_type)
         self._field_names = {spec.name for spec in manifest.inputs}
-        # Every key is followed by a colon and every further value by a comma: a body with more
-        # than a valid one can hold (or with colons and commas in its strings) skips pydantic's
-        # parser, which took 2.6 s for one object of 700,000 keys (orjson: 0.2 s).
-        self._max_separators = max_instances * (len(manifest.inputs) + 1) + 1
-        # Keys, string values and "instances": more strings than that is no valid body.
-        strings = sum(spec.type == "string" for spec in manifest.inputs)
-        self._max_strings = max_instances * (len(manifest.inputs) + strings) + 1
+        self.bound = BodyBound(manifest.inputs, max_instances)
         self._classes = [str(label) for label in manifest.classes or []]
 
     def decode(self, body: bytes | bytearray) -> list[dict[str, Any]]:
         """Parse and validate a /predict body; raise an `MlvajraError` naming the bad places."""
-        limit = self._max_separators
-        # Two counting passes on the hot path; only a body with more separators than a valid
-        # one (or with them in its strings) is looked at closer.
-        colons, commas = body.count(b":"), body.count(b",")
-        if (colons > limit or commas > limit) and self._beyond_any_valid_body(body, colons, commas):
-            raise PayloadTooLargeError(
-                f"more values than {self.max_instances} records of the model's "
-                f"{len(self._field_names)} inputs hold; refused unread"
-            )
+        self.bound.refuse_beyond(body)
         try:
             instances: list[dict[str, Any]] = self.request_adapter.validate_json(body)["instances"]
         except ValidationError as error:
@@ -179,77 +164,14 @@ class PredictCodec:
             return PayloadTooLargeError(
                 f"too many instances: at most {self.max_instances} per request"
             )
-        names = self._field_names
-        problems: list[Problem] = []
-        total = rows = 0
-        unchecked: int | None = None  # the first row not looked at, once details are full
-        for row, record in enumerate(instances):
-            if len(problems) >= MAX_DETAILS:
-                # The rest unread: each further bad record would cost as much as a valid one.
-                unchecked = row
-                break
-            unknown = 0
-            if isinstance(record, dict) and len(record) > len(names):
-                # The extra keys never reach pydantic: counted, the first few named, and only
-                # the model's own fields validated.
-                known = {name: record[name] for name in names if name in record}
-                unknown = len(record) - len(known)
-                extra = (key for key in record if key not in names)
-                record = known
-            try:
-                self.record_adapter.validate_python(record, strict=True)
-                found = []
-            except ValidationError as error:
-                found = error.errors(include_input=False, include_url=False)
-            if not found and not unknown:
-                continue
-            problems.extend(problem_at(("instances", row, *item["loc"]), item) for item in found)
-            if unknown:
-                room = max(0, MAX_DETAILS - len(problems))
-                problems.extend(
-                    Problem(row, shorten(str(key)), message_for("extra_forbidden"))
-                    for key in itertools.islice(extra, room)
-                )
-            total += len(found) + unknown
-            rows += 1
-        if not problems:  # only a body the fast path would have taken; kept for safety
+        found = BoundedProblems(instances, self.record_adapter, self._field_names)
+        if not found.problems:  # only a body the fast path would have taken; kept for safety
             return MalformedJSONError("the body is not valid JSON")
-        capped = "at least " if unchecked is not None else ""
-        message = f"{capped}{total} invalid value(s) in {capped}{rows} record(s)"
-        if unchecked is not None:
-            message += f" (records from row {unchecked} on not checked)"
         return InvalidInstancesError(
-            message,
-            [problem.as_detail() for problem in problems],
-            field_counts(problems, self._field_names),
+            found.message(),
+            [problem.as_detail() for problem in found.problems],
+            field_counts(found.problems, self._field_names),
         )
-
-    def _beyond_any_valid_body(self, body: bytes | bytearray, colons: int, commas: int) -> bool:
-        """Whether the body's structure alone says no valid body looks like it, found at C speed.
-
-        Parsing is what costs: orjson took 0.1 s and 100 MB for a list of 4 million zeros.
-        `colons` and `commas` are the body's counts; those inside strings are not structure.
-        """
-        # Every string has an opening quote not preceded by a backslash: a lower bound on the
-        # strings in the body. Twice what a valid body holds, so that one just over the cap
-        # still gets the precise answer; this also bounds the walk below.
-        quotes = body.count(b'"')
-        if quotes // 2 > 2 * self._max_strings and (
-            (quotes - body.count(b'\\"')) // 2 > 2 * self._max_strings
-        ):
-            return True
-        opening = body.find(b'"')
-        while opening != -1:
-            closing = body.find(b'"', opening + 1)
-            while closing != -1 and _escaped(body, opening + 1, closing):
-                closing = body.find(b'"', closing + 1)
-            if closing == -1:
-                return False  # an unterminated string: the parser says so
-            colons -= body.count(b":", opening + 1, closing)
-            commas -= body.count(b",", opening + 1, closing)
-            opening = body.find(b'"', closing + 1)
-        limit = 2 * self._max_separators  # one colon per key, one comma between values
-        return colons > limit or commas > limit
 
 
 def field_counts(problems: Sequence[Problem], field_names: Set[str]) -> Counter[str]:
@@ -275,18 +197,6 @@ def _duplicates_error(problems: list[Problem], field_names: Set[str]) -> Excepti
     )
 
 
-def _escaped(body: bytes | bytearray, start: int, quote: int) -> bool:
-    """Whether the quote at `quote` follows an odd run of backslashes (not before `start`)."""
-    width = 16
-    while True:
-        low = max(start, quote - width)
-        chunk = body[low:quote]
-        run = len(chunk) - len(chunk.rstrip(b"\\"))
-        if run < len(chunk) or low == start:
-            return run % 2 == 1
-        width *= 4  # a long run: look further back, still at C speed
-
-
 def _shape_problem(document: Any) -> dict[str, Any] | None:
     """What is wrong with the body around the records, if anything (one detail, never more)."""
     if not isinstance(document, dict):
@@ -298,13 +208,3 @@ def _shape_problem(document: Any) -> dict[str, Any] | None:
     if not isinstance(document["instances"], list):
         return Problem(None, "instances", message_for("list_type")).as_detail()
     return None
-
-
-def problem_at(loc: tuple[int | str, ...], item: ErrorDetails) -> Problem:
-    """Map a pydantic location (`instances`, row, field) to row and field."""
-    message = message_for(item["type"], item["msg"])
-    if len(loc) >= 2 and loc[0] == "instances" and isinstance(loc[1], int):
-        field = shorten(str(loc[2])) if len(loc) > 2 else None
-        return Problem(row=loc[1], field=field, message=message)
-    field = shorten(".".join(str(part) for part in loc))
-    return Problem(row=None, field=field or None, message=message)

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 from mlvajra.errors import InvalidInstancesError, MalformedJSONError, PayloadTooLargeError
 from mlvajra.inputs import MAX_DETAILS, Problem, shorten
 from mlvajra.monitoring.feedback import Label
-from mlvajra.serving.codec import PredictCodec, problem_at
+from mlvajra.serving.bounds import problem_at
+from mlvajra.serving.codec import PredictCodec
 
 MAX_ID_LENGTH = 200
 _KEYS = {"id", "instance", "label", "source"}

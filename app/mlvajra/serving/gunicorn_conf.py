@@ -72,7 +72,12 @@ def on_starting(server: Any) -> None:
         if _refusal is not None:
             raise MlvajraError(_refusal)
         # Read and checked once, here: workers (respawns too) load these bytes, not the folder.
-        verified = verify_once(_settings.model_dir, _settings.model_format)
+        verified = verify_once(
+            _settings.model_dir,
+            _settings.model_format,
+            _settings.manifest_sha256,
+            _settings.signing_public_key,
+        )
         hand_over(verified)
     except MlvajraError as error:
         server.log.error("refusing to start: %s", error)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlvajra.artifact import Format, Manifest, file_for, read_manifest, read_verified, verify_files
+from mlvajra.artifact import Format, Manifest, file_for, open_artifact, read_verified
 from mlvajra.errors import ArtifactError
 from mlvajra.joblib_loading import check_loadable
 from mlvajra.runners import read_code
@@ -33,10 +33,14 @@ class VerifiedArtifact:
 _handed_over: VerifiedArtifact | None = None
 
 
-def verify_once(model_dir: Path, model_format: Format | None) -> VerifiedArtifact:
-    """Check every listed file and keep the served one's bytes; raise `ArtifactError` if not."""
-    manifest = read_manifest(model_dir)
-    verify_files(model_dir, manifest)
+def verify_once(
+    model_dir: Path,
+    model_format: Format | None,
+    pinned_sha256: str | None = None,
+    public_key: Path | None = None,
+) -> VerifiedArtifact:
+    """Check the whole folder and keep the served file's bytes; raise `ArtifactError` if not."""
+    manifest = open_artifact(model_dir, pinned_sha256, public_key)
     chosen = model_format or manifest.format
     if file_for(chosen) not in manifest.files:
         raise ArtifactError(f"{model_dir} has no {chosen} model in its manifest")

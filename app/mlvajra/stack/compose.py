@@ -53,6 +53,7 @@ class ComposeBackend:
         for color, (model_dir, release) in self.releases.items():
             environment[f"MLVAJRA_{color.upper()}_MODEL_DIR"] = model_dir
             environment[f"MLVAJRA_{color.upper()}_MODEL_FORMAT"] = release.model_format
+            environment[f"MLVAJRA_{color.upper()}_MANIFEST_SHA256"] = release.manifest_sha256
         command = [docker, "compose", "-f", str(self.file), *args]
         result = subprocess.run(
             command, env=environment, capture_output=True, text=True, timeout=300, check=False

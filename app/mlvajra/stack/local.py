@@ -66,6 +66,7 @@ class LocalBackend:
             **{name: value for name, value in os.environ.items() if name != "MLVAJRA_BIND"},
             "MLVAJRA_MODEL_DIR": release.model_dir,
             "MLVAJRA_MODEL_FORMAT": release.model_format,
+            "MLVAJRA_MANIFEST_SHA256": release.manifest_sha256,
             "MLVAJRA_UNIX_SOCKET": str(unix_socket),
             "MLVAJRA_HOST": "127.0.0.1",
             "MLVAJRA_PORT": str(port),

@@ -33,6 +33,9 @@ class Release(BaseModel):
     model_format: Format
     version: str
     sha256: str
+    manifest_sha256: str = ""
+    """The sha256 of the manifest approved at switch time: the color is started with it pinned
+    (MLVAJRA_MANIFEST_SHA256), so a manifest rewritten after the approval is refused."""
 
 
 class ColorState(BaseModel):
@@ -44,6 +47,7 @@ class ColorState(BaseModel):
     model_format: Format
     version: str
     sha256: str
+    manifest_sha256: str = ""
     port: int
     pid: int | None = None
     log: str | None = None

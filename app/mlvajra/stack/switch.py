@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlvajra.artifact import Format, Manifest, read_manifest
+from mlvajra.artifact import Format, Manifest, parse_manifest, read_manifest, read_manifest_bytes
 from mlvajra.config import load_settings
 from mlvajra.errors import ArtifactError, StackError
 from mlvajra.inputs import neutral_record
@@ -25,7 +26,8 @@ def release_of(model_dir: Path, model_format: Format | None = None) -> tuple[Rel
     """The release in `model_dir`: `model_format`, else MLVAJRA_MODEL_FORMAT's or the manifest's."""
     model_dir = model_dir.resolve()
     try:
-        manifest = read_manifest(model_dir)
+        raw = read_manifest_bytes(model_dir)
+        manifest = parse_manifest(model_dir, raw)
         model_format = (
             model_format or load_settings(model_dir=model_dir).model_format or manifest.format
         )
@@ -38,6 +40,7 @@ def release_of(model_dir: Path, model_format: Format | None = None) -> tuple[Rel
         model_format=model_format,
         version=manifest.version,
         sha256=sha256,
+        manifest_sha256=hashlib.sha256(raw).hexdigest(),
     )
     return release, manifest
 
@@ -157,6 +160,12 @@ def switch(
             raise StackError(
                 f"{model_dir} no longer holds {describe(rollback_to)}: its sha256 is now "
                 f"{release.sha256}"
+            )
+        recorded = rollback_to.manifest_sha256 if rollback_to is not None else ""
+        if rollback_to is not None and recorded and release.manifest_sha256 != recorded:
+            raise StackError(
+                f"{model_dir} no longer holds {describe(rollback_to)}: its manifest's sha256 is "
+                f"now {release.manifest_sha256}, recorded {recorded}"
             )
         check_schema(old, manifest, allow_schema_change)
         new = start_gated(state, backend, idle, release, manifest, ready_timeout, say)

@@ -86,6 +86,7 @@ class MlflowCodec:
 
     def invoke(self, predictor: Predictor, body: bytes, kind: str) -> tuple[bytes, Predictions]:
         """Score a JSON or CSV body."""
+        self.rules.bound.refuse_beyond(body, csv=kind == "csv")
         if kind == "csv":
             rows, nan_is_missing = self._csv_rows(body), False
         else:

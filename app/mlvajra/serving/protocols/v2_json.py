@@ -17,9 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 from mlvajra import __version__
 from mlvajra.artifact import Format, Manifest
 from mlvajra.errors import NotFoundError
-from mlvajra.inputs import Problem, shorten
+from mlvajra.inputs import MAX_DETAILS, Problem, shorten
 from mlvajra.predictor import Predictions, Predictor
-from mlvajra.serving.codec import problem_at
+from mlvajra.serving.bounds import problem_at
 from mlvajra.serving.protocols.records import RecordRules, invalid, loads_allowing_nan
 from mlvajra.serving.protocols.v2_binary import NUMPY_TYPES, encode_tensor, split_body
 from mlvajra.serving.protocols.v2_tensors import ADVERTISED, InferenceRequest, TensorReader
@@ -114,7 +114,9 @@ class V2Codec:
     ) -> tuple[tuple[bytes, int | None], Predictions]:
         """A request body in; the response body (and its JSON header length if binary) out."""
         header, tail = split_body(body, header_length)
+        self.rules.bound.refuse_beyond(header)
         parsed, fallback = loads_allowing_nan(header)
+        self._refuse_many_tensors(parsed)
         try:
             request = self._request.validate_python(parsed)
         except ValidationError as error:
@@ -130,6 +132,16 @@ class V2Codec:
         predictions = predictor.run(self.rules.validate(rows))
         response_id = request.get("id") or request_id
         return self._encode(predictions, wanted, response_id), predictions
+
+    def _refuse_many_tensors(self, parsed: Any) -> None:
+        """Far more input or output tensors than the model has: one problem, none validated."""
+        if not isinstance(parsed, dict):
+            return
+        for key, most in (("inputs", len(self.manifest.inputs)), ("outputs", len(self.outputs))):
+            given = parsed.get(key)
+            if isinstance(given, list) and len(given) > most + MAX_DETAILS:
+                message = f"{len(given)} {key}; this model has {most}"
+                raise invalid([Problem(None, key, message)], message, self.rules.field_names)
 
     def _wanted_outputs(self, request: InferenceRequest) -> list[tuple[str, bool]]:
         """(name, binary) per output asked for; all outputs when none are named."""
