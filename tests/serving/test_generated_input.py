@@ -120,7 +120,11 @@ def _value_is_valid(value: Any, spec: InputSpec) -> bool:
     if spec.type == "boolean" or isinstance(value, bool):
         return spec.type == "boolean" and isinstance(value, bool)
     if spec.type == "integer":
-        return isinstance(value, int) and abs(value) <= INTEGER_LIMIT
+        # JSON Schema's integer: any number with an integral value (2007.0 too).
+        integral = isinstance(value, int) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        )
+        return integral and abs(value) <= INTEGER_LIMIT
     if not isinstance(value, int | float):
         return False
     try:
