@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from mlvajra.artifact import InputSpec, read_manifest
+from mlvajra.artifact import InputSpec
 from mlvajra.config import Settings
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import MAX_STRING_LENGTH
 from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS
 

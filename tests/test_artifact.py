@@ -9,15 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlvajra.artifact import (
-    JOBLIB_FILE,
-    MANIFEST_NAME,
-    ONNX_FILE,
-    REFERENCE_FILE,
-    read_manifest,
-    verify_files,
-)
+from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, ONNX_FILE, REFERENCE_FILE
 from mlvajra.errors import ArtifactError
+from mlvajra.folder import read_manifest, verify_files
 from mlvajra.runners import load_runner
 from tests.fixtures import CreatesFileWhenUnpickled
 

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from typer.testing import CliRunner
 
-from mlvajra.artifact import MANIFEST_NAME, ONNX_FILE, SIGNATURE_NAME, open_artifact, sha256_file
+from mlvajra.artifact import MANIFEST_NAME, ONNX_FILE, SIGNATURE_NAME
 from mlvajra.cli import cli
 from mlvajra.errors import ArtifactError
+from mlvajra.folder import open_artifact, sha256_file
 
 runner = CliRunner()
 

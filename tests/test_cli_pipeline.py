@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mlvajra.artifact import read_manifest
 from mlvajra.cli import cli
+from mlvajra.folder import read_manifest
 
 runner = CliRunner()
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from mlvajra import runners
-from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, read_manifest
+from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE
+from mlvajra.folder import read_manifest
 from mlvajra.runners import load_runner
 from tests.fixtures import REFERENCE_ROWS, CreatesFileWhenUnpickled
 

@@ -8,8 +8,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mlvajra.artifact import Format, InputSpec, read_manifest
+from mlvajra.artifact import Format, InputSpec
 from mlvajra.errors import ConfigError
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import BODY_ENVELOPE_BYTES, record_json_bytes
 
 

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mlvajra.artifact import Format, Manifest, Task, file_for, read_verified
+from mlvajra.artifact import Format, Manifest, Task, file_for
+from mlvajra.folder import read_verified
 from mlvajra.joblib_loading import SourceImporter, check_loadable, fitted_frame
 
 MATRIX_INPUT = "features"

@@ -14,12 +14,12 @@ import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
-from mlvajra.artifact import read_manifest
 from mlvajra.batch.scoring import score
 from mlvajra.cli import cli
 from mlvajra.data.files import CsvKind
 from mlvajra.data.kinds import DataKind, open_location, read_table
 from mlvajra.errors import DataError
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from mlvajra.serving.codec import PredictCodec

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
-from mlvajra.artifact import read_manifest
 from mlvajra.batch.spark import REJECTS, main, score_dataframe, split
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from mlvajra.serving.codec import PredictCodec

@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlvajra.artifact import InputSpec, Manifest, read_manifest
+from mlvajra.artifact import InputSpec, Manifest
 from mlvajra.batch.validation import check_column, validate_batch
 from mlvajra.data.sqlite import arrow_column
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from tests.fixtures import validate_rows

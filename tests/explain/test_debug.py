@@ -19,9 +19,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from typer.testing import CliRunner
 
-from mlvajra.artifact import Manifest, read_manifest
+from mlvajra.artifact import Manifest
 from mlvajra.cli import cli
 from mlvajra.explain.debug import Debugger
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 from mlvajra.runners import JoblibRunner
 from mlvajra.training.datasets import model_frame, penguins_csv, read_dataset

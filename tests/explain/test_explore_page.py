@@ -11,9 +11,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from mlvajra.artifact import read_manifest
 from mlvajra.explain.card import read_reference
 from mlvajra.explain.debug import Debugger
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 
 SCREENSHOTS = os.environ.get("MLVAJRA_SCREENSHOTS")

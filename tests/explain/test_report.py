@@ -22,9 +22,9 @@ from sklearn.metrics import (
 )
 from typer.testing import CliRunner
 
-from mlvajra.artifact import read_manifest
 from mlvajra.cli import cli
 from mlvajra.explain.report import classification_scores, regression_scores
+from mlvajra.folder import read_manifest
 from mlvajra.training.datasets import model_frame, penguins_csv
 from mlvajra.training.trainer import TrainOptions, train
 
@@ -129,7 +129,7 @@ def test_a_regression_report_has_residual_plots_and_slices(
 ) -> None:
     data = tmp_path / "mass.csv"
     pd.read_csv(penguins_csv()).dropna(subset=["body_mass_g"]).to_csv(data, index=False)
-    model_dir = train(TrainOptions(data=data, target="body_mass_g", models_root=tmp_path))
+    model_dir = train(TrainOptions(data=data, target="body_mass_g", models_root=tmp_path)).folder
     out, figures_path = tmp_path / "mass.html", tmp_path / "mass.json"
     arguments = ["report", str(model_dir), "--data", str(data), "--out", str(out)]
     result = CliRunner().invoke(cli, [*arguments, "--json", str(figures_path)])

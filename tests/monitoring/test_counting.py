@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
-from mlvajra.artifact import read_manifest
 from mlvajra.config import Settings
+from mlvajra.folder import read_manifest
 from mlvajra.monitoring.counting import PREDICTION, SMALL_REQUEST, LiveCounts
 from mlvajra.monitoring.export import live_totals
 from mlvajra.predictor import Predictor

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from mlvajra.artifact import MANIFEST_NAME, FeatureReference, read_manifest
+from mlvajra.artifact import MANIFEST_NAME, FeatureReference
 from mlvajra.config import Settings
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import MISSING_CATEGORY
 from mlvajra.monitoring.binning import Binner, psi
 from mlvajra.monitoring.profile import min_count

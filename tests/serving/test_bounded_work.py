@@ -9,8 +9,8 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from mlvajra.artifact import read_manifest
 from mlvajra.config import Settings
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import BODY_ENVELOPE_BYTES, MAX_STRING_LENGTH, record_json_bytes
 from mlvajra.serving.factory import create_app
 from tests.serving.requests import SECRET, error_of, penguin, post

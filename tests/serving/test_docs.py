@@ -8,8 +8,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from mlvajra.artifact import read_manifest
 from mlvajra.config import Settings
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import neutral_record
 from mlvajra.serving.factory import create_app
 

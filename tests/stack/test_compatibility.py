@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlvajra.artifact import InputSpec, Manifest, read_manifest
+from mlvajra.artifact import InputSpec, Manifest
+from mlvajra.folder import read_manifest
 from mlvajra.stack.compatibility import schema_breaks
 
 

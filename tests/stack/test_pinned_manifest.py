@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlvajra.artifact import MANIFEST_NAME, sha256_file
+from mlvajra.artifact import MANIFEST_NAME
 from mlvajra.errors import StackError
+from mlvajra.folder import sha256_file
 from mlvajra.stack import state, switch
 from mlvajra.stack.nginx import EdgeOptions
 from mlvajra.stack.platform import ColorState

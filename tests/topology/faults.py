@@ -11,7 +11,8 @@ from typing import Any
 
 import joblib
 
-from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME, sha256_file
+from mlvajra.artifact import JOBLIB_FILE, MANIFEST_NAME
+from mlvajra.folder import sha256_file
 
 TRIGGER = "explode-"
 """An `island` value starting with this makes `ExplodingPipeline` raise."""

@@ -8,11 +8,9 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from mlvajra.cli import GUNICORN_ARGS
 from mlvajra.config import Settings
@@ -162,47 +160,6 @@ def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> Non
     (tmp_path / "mlvajra.conf").write_text(site)
     result = _run(NGINX, "-t", "-p", tmp_path, "-e", "stderr", "-c", main)
     assert result.returncode == 0, result.stderr
-
-
-def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
-    manifests = sorted(K8S.glob("*.yaml"))
-    result = _run(BIN / "kubernetes-validate", "--strict", *manifests)
-    assert result.returncode == 0, result.stdout + result.stderr
-    kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
-    serving = {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
-    assert kinds == serving | {"PodDisruptionBudget", "NetworkPolicy"}
-    claims = {
-        document["metadata"]["name"]
-        for document in map(yaml.safe_load, (path.read_text() for path in manifests))
-        if document["kind"] == "PersistentVolumeClaim"
-    }
-    deployment = yaml.safe_load((K8S / "deployment.yaml").read_text())
-    mounted = {
-        volume["persistentVolumeClaim"]["claimName"]
-        for volume in deployment["spec"]["template"]["spec"]["volumes"]
-        if "persistentVolumeClaim" in volume
-    }
-    assert mounted <= claims, "every claim the pods mount is defined beside them"
-
-    broken = tmp_path / "deployment.yaml"
-    broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas: 2", "replicas: two"))
-    assert _run(BIN / "kubernetes-validate", "--strict", broken).returncode != 0, "control"
-
-
-def test_kubernetes_probes_and_grace_are_ordered() -> None:
-    deployment: dict[str, Any] = yaml.safe_load((K8S / "deployment.yaml").read_text())
-    pod = deployment["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-    assert container["startupProbe"]["httpGet"]["path"] == "/ready"
-    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
-    assert pre_stop[0] == "sleep"
-    graceful_timeout = 20  # gunicorn.conf.py
-    environment = {item["name"]: item["value"] for item in container["env"]}
-    # The drain happens inside gunicorn's graceful shutdown, not after it.
-    assert 0 < float(environment["MLVAJRA_DRAIN_SECONDS"]) < graceful_timeout
-    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + graceful_timeout
 
 
 def test_container_command_serves_outside_a_container(artifact_dir: Path, tmp_path: Path) -> None:

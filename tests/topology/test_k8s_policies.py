@@ -1,12 +1,22 @@
-"""The Kubernetes pods' isolation: no token, spread, a disruption budget, a network policy."""
+"""The Kubernetes manifests: valid offline, probes and grace in order, and the pods' isolation
+(no token, spread, a disruption budget, a network policy)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from tests.topology.processes import BIN
+
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
+
+
+def _validate(*manifests: Path) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "kubernetes-validate"), "--strict", *map(str, manifests)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> None:
@@ -21,3 +31,44 @@ def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> 
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["egress"] == []
     assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8000]
+
+
+def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
+    manifests = sorted(K8S.glob("*.yaml"))
+    result = _validate(*manifests)
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
+    serving = {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
+    assert kinds == serving | {"PodDisruptionBudget", "NetworkPolicy"}
+    claims = {
+        document["metadata"]["name"]
+        for document in map(yaml.safe_load, (path.read_text() for path in manifests))
+        if document["kind"] == "PersistentVolumeClaim"
+    }
+    deployment = yaml.safe_load((K8S / "deployment.yaml").read_text())
+    mounted = {
+        volume["persistentVolumeClaim"]["claimName"]
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]
+        if "persistentVolumeClaim" in volume
+    }
+    assert mounted <= claims, "every claim the pods mount is defined beside them"
+
+    broken = tmp_path / "deployment.yaml"
+    broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas: 2", "replicas: two"))
+    assert _validate(broken).returncode != 0, "control"
+
+
+def test_kubernetes_probes_and_grace_are_ordered() -> None:
+    deployment: dict[str, Any] = yaml.safe_load((K8S / "deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["startupProbe"]["httpGet"]["path"] == "/ready"
+    pre_stop = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    graceful_timeout = 20  # gunicorn.conf.py
+    environment = {item["name"]: item["value"] for item in container["env"]}
+    # The drain happens inside gunicorn's graceful shutdown, not after it.
+    assert 0 < float(environment["MLVAJRA_DRAIN_SECONDS"]) < graceful_timeout
+    assert pod["terminationGracePeriodSeconds"] > int(pre_stop[1]) + graceful_timeout

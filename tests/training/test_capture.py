@@ -11,8 +11,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from mlvajra.artifact import Loading, Manifest, read_manifest
+from mlvajra.artifact import Loading, Manifest
 from mlvajra.errors import ArtifactError, TrainingError
+from mlvajra.folder import read_manifest
 from mlvajra.joblib_loading import check_loadable
 from mlvajra.training.capture import loading_needs
 from tests.training.user_code import import_user_module

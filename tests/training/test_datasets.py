@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mlvajra.artifact import MANIFEST_NAME, InputSpec, sha256_file
+from mlvajra.artifact import MANIFEST_NAME, InputSpec
 from mlvajra.cli import cli
 from mlvajra.data.kinds import open_location, read_table
+from mlvajra.folder import sha256_file
 from mlvajra.training.datasets import BUILTIN_SOURCE, penguins_csv, read_dataset
 from mlvajra.training.schema import cast_columns, infer_inputs
 

@@ -16,7 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from xgboost import XGBClassifier
 
-from mlvajra.artifact import InputSpec, read_manifest
+from mlvajra.artifact import InputSpec
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 from mlvajra.training.parity import Reference, compare

@@ -16,8 +16,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import mlvajra
-from mlvajra.artifact import read_manifest
 from mlvajra.errors import MlvajraError
+from mlvajra.folder import read_manifest
 from mlvajra.training.scoring import metric_from_record
 
 

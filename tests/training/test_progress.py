@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlvajra.artifact import InputSpec, read_manifest
+from mlvajra.artifact import InputSpec
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import MISSING_CATEGORY
 from mlvajra.training.examples import PARITY_ROWS, input_example, parity_rows
 from mlvajra.training.pipeline import ROWS_PER_TREE, build_pipeline

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, read_manifest
+from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE
 from mlvajra.errors import TrainingError
+from mlvajra.folder import read_manifest
 from mlvajra.training.datasets import BUILTIN_SOURCE, infer_task
 from mlvajra.training.schema import SchemaError, cast_columns, infer_inputs
 from mlvajra.training.trainer import TrainOptions, train

@@ -8,15 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlvajra.artifact import (
-    MANIFEST_NAME,
-    InputSpec,
-    Manifest,
-    Metrics,
-    Task,
-    Training,
-    folder_hashes,
-)
+from mlvajra.artifact import MANIFEST_NAME, InputSpec, Manifest, Metrics, Task, Training
+from mlvajra.folder import folder_hashes
 from mlvajra.training.export import DEFAULT_TOLERANCE, export_artifact
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlvajra.artifact import Manifest
+from mlvajra.batch.commit import TERMINATED, write_atomically
 from mlvajra.batch.validation import ValidatedBatch, validate_batch
 from mlvajra.data.kinds import DataKind, Sink
 from mlvajra.errors import DataError
@@ -119,7 +118,7 @@ def score(
     schema = reject_schema = pa.schema([])
     try:
         for batch, result in _prefetch(_validated(manifest, source, read, text_columns)):
-            if _TERMINATED.is_set():
+            if TERMINATED.is_set():
                 raise SystemExit(128 + signal.SIGTERM)
             if reject_sink is None:
                 # The kept columns' types are the input's: known from the first batch.
@@ -178,35 +177,8 @@ def score(
         rows_per_second=round(input_rows / seconds, 1) if seconds > 0 else 0.0,
     )
     if summary is not None:
-        _write_atomically(summary, json.dumps(outcome.as_dict(), indent=2).encode())
+        write_atomically(summary, json.dumps(outcome.as_dict(), indent=2).encode())
     return outcome
-
-
-def summary_beside(output: DataKind) -> Path:
-    """Where a run's summary goes: `<OUTPUT stem>.summary.json` beside OUTPUT."""
-    return output.path.with_name(f"{output.stem()}.summary.json")
-
-
-_TERMINATED = threading.Event()
-
-
-def stop_cleanly_on_sigterm() -> None:
-    """SIGTERM (a scheduler's stop, `kill`) ends the run at the next batch: the sinks abort and
-    their temp files go. The handler only sets a flag: an exception raised from it inside
-    onnxruntime's `run` crashed the process (SIGSEGV) here."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: _TERMINATED.set())
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, name = tempfile.mkstemp(
-        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
-    )
-    with os.fdopen(handle, "wb") as stream:
-        stream.write(data)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(name, 0o666 & ~umask)
-    os.replace(name, path)
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

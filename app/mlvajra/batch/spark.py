@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlvajra.artifact import Format, Manifest, read_manifest
+from mlvajra.artifact import Format, Manifest
 from mlvajra.batch.scoring import LABEL, check_columns, prediction_columns
 from mlvajra.batch.validation import validate_batch
+from mlvajra.folder import read_manifest
 from mlvajra.predictor import Predictor
 from mlvajra.runners import load_runner
 

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 
-from mlvajra.artifact import open_artifact
 from mlvajra.cli.options import FormatKind, TrustPickleOption
 from mlvajra.cli.trust import ManifestPinOption, PublicKeyOption
 from mlvajra.errors import ConfigError, DataError
+from mlvajra.folder import open_artifact
 
 GUNICORN_ARGS = ("-c", "python:mlvajra.serving.gunicorn_conf", "mlvajra.serving.main:app")
 """gunicorn's arguments for every service process: the container, `mlvajra serve`, the stack."""
@@ -88,8 +88,9 @@ def predict(
     import orjson
     import pyarrow
 
+    from mlvajra.batch.commit import stop_cleanly_on_sigterm, summary_beside
     from mlvajra.batch.progress import progress
-    from mlvajra.batch.scoring import score, stop_cleanly_on_sigterm, summary_beside
+    from mlvajra.batch.scoring import score
     from mlvajra.data import open_location
     from mlvajra.predictor import Predictor
     from mlvajra.runners import load_runner

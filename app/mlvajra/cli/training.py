@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlvajra.artifact import open_artifact
 from mlvajra.cli.options import TaskKind, TrustPickleOption
 from mlvajra.cli.trust import ManifestPinOption, PublicKeyOption
 from mlvajra.errors import MlvajraWarning, TrainingError, VerificationError
+from mlvajra.folder import open_artifact
 
 if TYPE_CHECKING:
     from mlvajra.training.packaging import Packaged

@@ -33,7 +33,8 @@ def sign(
 
     Keyless (Sigstore) signing needs the network and is not offered.
     """
-    from mlvajra.artifact import MANIFEST_NAME, SIGNATURE_NAME, open_artifact
+    from mlvajra.artifact import MANIFEST_NAME, SIGNATURE_NAME
+    from mlvajra.folder import open_artifact
     from mlvajra.signing import sign_manifest
 
     open_artifact(model_dir)  # never vouch for a folder that does not verify

@@ -20,8 +20,8 @@ from typing import ClassVar, Protocol
 
 import pyarrow as pa
 
-from mlvajra.artifact import sha256_file
 from mlvajra.errors import DataError
+from mlvajra.folder import sha256_file
 
 BLOCK_BYTES = 1 << 20
 """Bytes of text parsed per batch (CSV, JSON Lines): about 20,000 rows of penguins; larger

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mlvajra.artifact import REFERENCE_FILE, InputSpec, Manifest, read_verified
+from mlvajra.artifact import REFERENCE_FILE, InputSpec, Manifest
+from mlvajra.folder import read_verified
 from mlvajra.inputs import MISSING_CATEGORY, neutral_record
 from mlvajra.training.parity import load_reference
 

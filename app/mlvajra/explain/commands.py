@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlvajra.artifact import read_manifest
 from mlvajra.errors import ConfigError
+from mlvajra.folder import read_manifest
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mlvajra.artifact import JOBLIB_FILE, Manifest, read_verified
+from mlvajra.artifact import JOBLIB_FILE, Manifest
 from mlvajra.explain.contributions import Contributions, Contributor
+from mlvajra.folder import read_verified
 from mlvajra.predictor import Predictions
 from mlvajra.runners import Columns, JoblibRunner, read_code
 

@@ -15,9 +15,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
-from mlvajra.artifact import file_for, read_manifest
+from mlvajra.artifact import file_for
 from mlvajra.config import Settings
 from mlvajra.errors import ArtifactError
+from mlvajra.folder import read_manifest
 from mlvajra.inputs import build_record_type, neutral_record
 from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.monitoring.export import Exporter, flush_every

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlvajra.artifact import Format, Manifest, file_for, open_artifact, read_verified
+from mlvajra.artifact import Format, Manifest, file_for
 from mlvajra.errors import ArtifactError
+from mlvajra.folder import open_artifact, read_verified
 from mlvajra.joblib_loading import check_loadable
 from mlvajra.runners import read_code
 

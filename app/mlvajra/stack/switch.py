@@ -8,9 +8,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlvajra.artifact import Format, Manifest, parse_manifest, read_manifest, read_manifest_bytes
+from mlvajra.artifact import Format, Manifest
 from mlvajra.config import load_settings
 from mlvajra.errors import ArtifactError, StackError
+from mlvajra.folder import parse_manifest, read_manifest, read_manifest_bytes
 from mlvajra.inputs import neutral_record
 from mlvajra.stack.compatibility import schema_breaks
 from mlvajra.stack.history import Action, Outcome, ReleaseRecord, describe

@@ -26,9 +26,9 @@ from mlvajra.artifact import (
     Parity,
     Task,
     Training,
-    folder_hashes,
 )
 from mlvajra.errors import TrainingError
+from mlvajra.folder import folder_hashes
 from mlvajra.monitoring.profile import build_reference
 from mlvajra.training import progress
 from mlvajra.training.checks import require_fitted, require_predicts, task_of

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlvajra.artifact import (
-    JOBLIB_FILE,
-    ONNX_FILE,
-    REFERENCE_FILE,
-    Manifest,
-    Parity,
-    read_verified,
-)
+from mlvajra.artifact import JOBLIB_FILE, ONNX_FILE, REFERENCE_FILE, Manifest, Parity
 from mlvajra.errors import VerificationError
+from mlvajra.folder import read_verified
 from mlvajra.runners import build_runner, read_code
 from mlvajra.training.datasets import DatasetError, read_dataset
 from mlvajra.training.export import DEFAULT_TOLERANCE
