@@ -63,6 +63,15 @@ def test_compose_file_is_valid_and_only_nginx_is_published(
         != (services["green"]["environment"]["MLVAJRA_MODEL_DIR"])
     )
     assert "healthcheck" in services["nginx"]
+    edge = services["nginx"]
+    assert edge["image"].startswith("nginxinc/nginx-unprivileged:"), "nginx never runs as root"
+    assert edge["read_only"] is True
+    assert edge["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in edge["security_opt"]
+    assert edge["environment"]["NGINX_ENVSUBST_OUTPUT_DIR"] in edge["tmpfs"]
+    # The colors' sockets are 0770 (gunicorn's umask): nginx is in their group, the image's USER's.
+    image_user = (ROOT / "Dockerfile").read_text().split("\nUSER ")[1].split()[0]
+    assert edge["group_add"] == [image_user.split(":")[1]]
     slot_keepalive = f"{edge_config.SLOT_KEEPALIVE_TIME:g}s"  # the canary waits this long per step
     assert services["nginx"]["environment"]["MLVAJRA_SLOT_KEEPALIVE_TIME"] == slot_keepalive
     # nginx connects through the symlink; each color binds its socket in the same shared volume.
