@@ -7,7 +7,7 @@ MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 TEST_WORKERS ?= 2
 
-.PHONY: install install-dev clients run train lint test tools bench bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
+.PHONY: lock install install-dev clients run train lint test tools bench bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -40,6 +40,17 @@ $(CLIENTS_VENV)/.installed: requirements-clients.txt | $(VENV)/.installed-dev
 	touch $@
 
 clients: $(CLIENTS_VENV)/.installed
+
+# The serving image's hashed locks (the Dockerfile installs them with --require-hashes), one per
+# MLVAJRA_EXTRAS value ("", joblib, joblib,boost), and the wheel build's setuptools. Needs PyPI
+# and uv ([dev]); tests/topology/test_image.py checks them against pyproject.toml offline.
+LOCK = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 \
+	--index-url https://pypi.org/simple --custom-compile-command 'make lock'
+lock:
+	$(LOCK) pyproject.toml -o locks/serving.txt
+	$(LOCK) pyproject.toml --extra joblib -o locks/joblib.txt
+	$(LOCK) pyproject.toml --extra joblib --extra boost -o locks/joblib,boost.txt
+	$(LOCK) locks/build.in -o locks/build.txt
 
 $(MODEL_DIR)/manifest.json: | $(VENV)/.installed-train
 	@echo "make: no $(MODEL_DIR): training the built-in penguins model"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,11 @@ def color(artifact_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     """One color behind each test's nginx."""
     with Gunicorn(artifact_dir, tmp_path_factory.mktemp("color"), workers=1, unix_socket=True) as s:
         yield s
+
+
+def test_color_socket_is_for_its_owner_and_group_only(color: Gunicorn) -> None:
+    """Before gunicorn's umask was set, the socket was 0777: any local user reached the service."""
+    assert stat.S_IMODE(color.unix_socket.stat().st_mode) == 0o770
 
 
 def _connect_from(address: str, port: int, held: list[socket.socket]) -> socket.socket:

@@ -44,6 +44,10 @@ preload_app = False
 # reuse_port gives each worker its own TCP socket (busiest worker 51 %, bench/), but a worker
 # binding a unix path removes the previous worker's socket file: with one, the master binds both.
 reuse_port = _settings.unix_socket is None
+# Sockets (and files) for the owner and its group only: a unix socket is mode 0777 under gunicorn's
+# default umask 0, so any local user could call the service past nginx's limits. In compose, nginx
+# joins the colors' group (docker-compose.yml); the local stack runs both as one user.
+umask = 0o007
 # gunicorn 27 opens a control socket at a fixed path: two colors on one host would collide.
 control_socket_disable = True
 accesslog = None
