@@ -9,6 +9,7 @@ Prints a Markdown table (the README's, under "Your own pipeline").
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -42,8 +43,10 @@ def _parity(packaged: Packaged) -> str:
 def _why(packaged: Packaged) -> str:
     if packaged.format_reason is None:
         return "converts, parity within tolerance"
-    reason = packaged.format_reason.removeprefix("skl2onnx cannot convert this pipeline: ")
-    return reason.split(":")[0].split(";")[0][:60]
+    # "float32: skl2onnx cannot convert this pipeline (float32): ValueError: ..." -> "ValueError"
+    reason = re.sub(r"^float(32|64): ", "", packaged.format_reason)
+    reason = re.sub(r"^skl2onnx cannot convert this pipeline( \(\w+\))?: ", "", reason)
+    return "skl2onnx: " + reason.split(":")[0].split(";")[0][:60]
 
 
 def _p50_ms(url: str, record: dict[str, object], requests: int) -> float:

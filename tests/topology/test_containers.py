@@ -17,7 +17,6 @@ from tests.topology.processes import BIN, NGINX, ROOT, free_port
 pytestmark = pytest.mark.topology
 
 DOCKERFILE = ROOT / "Dockerfile"
-K8S = ROOT / "deploy" / "k8s"
 
 
 def _run(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
