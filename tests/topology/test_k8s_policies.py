@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.topology.processes import BIN
+from tests.topology.processes import BIN, run_tool
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-
-
-def _validate(*manifests: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(BIN / "kubernetes-validate"), "--strict", *map(str, manifests)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> None:
@@ -35,7 +29,7 @@ def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> 
 
 def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
     manifests = sorted(K8S.glob("*.yaml"))
-    result = _validate(*manifests)
+    result = run_tool(BIN / "kubernetes-validate", "--strict", *manifests)
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = {yaml.safe_load(path.read_text())["kind"] for path in manifests}
     serving = {"Deployment", "Service", "HorizontalPodAutoscaler", "PersistentVolumeClaim"}
@@ -55,7 +49,7 @@ def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
 
     broken = tmp_path / "deployment.yaml"
     broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas: 2", "replicas: two"))
-    assert _validate(broken).returncode != 0, "control"
+    assert run_tool(BIN / "kubernetes-validate", "--strict", broken).returncode != 0, "control"
 
 
 def test_kubernetes_probes_and_grace_are_ordered() -> None:
