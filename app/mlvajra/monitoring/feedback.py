@@ -2,7 +2,9 @@
 
 One file per model name, outside `models/`, so both colors of a stack write the same one. WAL
 mode with `synchronous=FULL`: a label is on disk when `add` returns, which is when `/feedback`
-answers 201. The same feedback (record, label, source) twice is one row.
+answers 201. The same feedback (record, label, source) twice is one row. The sampled prediction
+log (`mlvajra.monitoring.prediction_log`) lives in the same file, so a label given for a
+prediction id is scored against what that prediction said, by the version that said it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,23 @@ CREATE TABLE IF NOT EXISTS labels (
     version TEXT NOT NULL,
     source TEXT,
     received_at REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    prediction_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    predicted TEXT NOT NULL,
+    version TEXT NOT NULL,
+    logged_at REAL NOT NULL
+);
+"""
+# A label for a prediction id is scored when (or once) that prediction is in the log: the join
+# happens on read, so a label that arrives before its prediction's batch is flushed still counts.
+_PAIRS = """
+SELECT labels.label, COALESCE(labels.predicted, predictions.predicted), COUNT(*)
+FROM labels LEFT JOIN predictions ON predictions.prediction_id = labels.prediction_id
+WHERE COALESCE(predictions.version, labels.version) = ?
+  AND COALESCE(labels.predicted, predictions.predicted) IS NOT NULL
+GROUP BY 1, 2
 """
 
 
@@ -95,15 +113,28 @@ class FeedbackStore:
             return Counter()  # nothing stored yet: a read creates no file
         with self._lock:
             try:
-                rows = self._open().execute(
-                    "SELECT label, predicted, COUNT(*) FROM labels"
-                    " WHERE version = ? AND predicted IS NOT NULL GROUP BY label, predicted",
-                    (version,),
-                )
+                rows = self._open().execute(_PAIRS, (version,))
                 return Counter({(label, predicted): n for label, predicted, n in rows})
             except (sqlite3.Error, OSError) as error:
                 self._close()
                 raise StoreUnavailableError(f"cannot read feedback: {error}") from None
+
+    def log_predictions(self, rows: Sequence[tuple[str, str, str, str, float]]) -> int:
+        """Append (id, record JSON, predicted, version, time) rows in one transaction."""
+        with self._lock:
+            try:
+                connection = self._open()
+                with connection:
+                    before = connection.total_changes
+                    connection.executemany(
+                        "INSERT OR IGNORE INTO predictions (prediction_id, record, predicted,"
+                        " version, logged_at) VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    return connection.total_changes - before
+            except (sqlite3.Error, OSError) as error:
+                self._close()
+                raise StoreUnavailableError(f"cannot log predictions: {error}") from None
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -111,7 +142,7 @@ class FeedbackStore:
             connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(_SCHEMA)
+            connection.executescript(_SCHEMA)
             self._connection = connection
         return self._connection
 
