@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from mlvajra.config import Settings
 from mlvajra.monitoring.feedback import FeedbackStore
@@ -76,3 +77,26 @@ def test_the_log_samples_whole_requests_and_bounds_what_is_pending(tmp_path: Pat
         ("a:1", '{"x": 2}', "2.5", "3"),
         ("d:0", '{"x": 6}', "6.5", "3"),
     ]
+
+
+def _pairs(version: str, label: str, predicted: str) -> float:
+    labels = {"version": version, "label": label, "predicted": predicted}
+    return REGISTRY.get_sample_value("mlvajra_feedback_pairs_total", labels) or 0.0
+
+
+def test_committed_labels_count_into_the_live_metric_counters(
+    artifact_dir: Path, tmp_path: Path
+) -> None:
+    settings = Settings(model_dir=artifact_dir, state_dir=tmp_path, prediction_log_sample=1.0)
+    (row, truth), *_ = REFERENCE_ROWS
+    wrong = "Gentoo" if truth != "Gentoo" else "Adelie"
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/predict", json={"instances": [row]}).json()["predictions"][0]
+    assert answer["label"] == truth
+    before = {pair: _pairs("1", *pair) for pair in [(truth, truth), (wrong, truth)]}
+    with TestClient(create_app(settings)) as client:  # the prediction is in the log by now
+        feedback = [{"instance": row, "label": truth}, {"id": answer["id"], "label": wrong}]
+        assert client.post("/feedback", json={"feedback": feedback}).status_code == 201
+        assert client.post("/feedback", json={"feedback": feedback}).json()["repeated"] == 2
+    assert _pairs("1", truth, truth) - before[(truth, truth)] == 1
+    assert _pairs("1", wrong, truth) - before[(wrong, truth)] == 1  # by id, from the log

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,28 +81,34 @@ class FeedbackStore:
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
-    def add(self, labels: Sequence[Label]) -> int:
-        """Commit `labels` in one transaction; return how many were new (the rest: repeats)."""
+    def add(self, labels: Sequence[Label]) -> list[Label]:
+        """Commit `labels` in one transaction; return the new ones (the rest: repeats).
+
+        A label given by prediction id comes back with what that prediction said and the version
+        that said it, when the prediction is already in the log.
+        """
         now = time.time()
-        rows = [
-            (
-                item.feedback_id, item.prediction_id,
-                None if item.record is None else json.dumps(item.record, sort_keys=True),
-                item.label, item.predicted, item.version, item.source, now,
-            )
-            for item in labels
-        ]  # fmt: skip
         with self._lock:
             try:
                 connection = self._open()
+                stored: list[Label] = []
                 with connection:  # one transaction, committed (and fsynced) on exit
-                    before = connection.total_changes
-                    connection.executemany(
-                        "INSERT OR IGNORE INTO labels (feedback_id, prediction_id, record, label,"
-                        " predicted, version, source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                    return connection.total_changes - before
+                    for item in labels:
+                        before = connection.total_changes
+                        connection.execute(
+                            "INSERT OR IGNORE INTO labels (feedback_id, prediction_id, record,"
+                            " label, predicted, version, source, received_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                item.feedback_id, item.prediction_id,
+                                None if item.record is None
+                                else json.dumps(item.record, sort_keys=True),
+                                item.label, item.predicted, item.version, item.source, now,
+                            ),
+                        )  # fmt: skip
+                        if connection.total_changes > before:
+                            stored.append(_logged(connection, item))
+                return stored
             except (sqlite3.Error, OSError) as error:
                 self._close()
                 raise StoreUnavailableError(f"cannot store feedback: {error}") from None
@@ -150,3 +156,14 @@ class FeedbackStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _logged(connection: sqlite3.Connection, label: Label) -> Label:
+    """`label` with its logged prediction's answer and version, when it names one."""
+    if label.predicted is not None or label.prediction_id is None:
+        return label
+    row = connection.execute(
+        "SELECT predicted, version FROM predictions WHERE prediction_id = ?",
+        (label.prediction_id,),
+    ).fetchone()
+    return label if row is None else replace(label, predicted=row[0], version=row[1])
