@@ -51,6 +51,13 @@ WHERE COALESCE(predictions.version, labels.version) = ?
   AND COALESCE(labels.predicted, predictions.predicted) IS NOT NULL
 GROUP BY 1, 2
 """
+_LABELLED = """
+SELECT COALESCE(labels.record, predictions.record), labels.label,
+       COALESCE(predictions.version, labels.version), labels.prediction_id, labels.source,
+       labels.received_at
+FROM labels LEFT JOIN predictions ON predictions.prediction_id = labels.prediction_id
+ORDER BY labels.seq
+"""
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,24 @@ class FeedbackStore:
             except (sqlite3.Error, OSError) as error:
                 self._close()
                 raise StoreUnavailableError(f"cannot read feedback: {error}") from None
+
+    def labelled(self) -> list[dict[str, Any]]:
+        """Every label in the order received, with its record (given, or the logged prediction's;
+        None when neither is known) and the version it scores."""
+        if not self.path.exists():
+            return []
+        with self._lock:
+            try:
+                rows = self._open().execute(_LABELLED).fetchall()
+            except (sqlite3.Error, OSError) as error:
+                self._close()
+                raise StoreUnavailableError(f"cannot read feedback: {error}") from None
+        return [
+            {"record": None if record is None else json.loads(record), "label": label,
+             "version": version, "prediction_id": prediction_id, "source": source,
+             "received_at": received_at}
+            for record, label, version, prediction_id, source, received_at in rows
+        ]  # fmt: skip
 
     def log_predictions(self, rows: Sequence[tuple[str, str, str, str, float]]) -> int:
         """Append (id, record JSON, predicted, version, time) rows in one transaction."""
