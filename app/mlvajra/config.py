@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     """Where ground-truth labels are kept (`<model name>.feedback.sqlite`), outside `models/`
     and shared by both colors; unset: POST /feedback answers 503."""
 
+    prediction_log_sample: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of /predict requests whose inputs and predictions are logged in the state dir (by
+    prediction id, for POST /feedback {"id", "label"}). Off by default: the log keeps clients'
+    inputs on disk, and labels given with the record itself need no log."""
+
     docs: bool = True
     """Serve the OpenAPI UI at /docs and the schema at /openapi.json."""
 

@@ -40,7 +40,7 @@ def predictor(artifact_dir: Path) -> Predictor:
 
 
 def _api_predictions(predictor: Predictor, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    body, _ = PredictCodec(predictor, 100).predict(orjson.dumps({"instances": rows}))
+    body, _ = PredictCodec(predictor, 100).predict(orjson.dumps({"instances": rows}), "batch")
     predictions: list[dict[str, Any]] = orjson.loads(body)["predictions"]
     return predictions
 

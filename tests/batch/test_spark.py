@@ -51,7 +51,7 @@ def spark() -> Iterator[SparkSession]:
 def _api(artifact_dir: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     manifest = read_manifest(artifact_dir)
     codec = PredictCodec(Predictor(manifest, load_runner(artifact_dir, manifest, "onnx")), 100)
-    body, _ = codec.predict(orjson.dumps({"instances": rows}))
+    body, _ = codec.predict(orjson.dumps({"instances": rows}), "spark")
     answers: list[dict[str, Any]] = orjson.loads(body)["predictions"]
     return answers
 

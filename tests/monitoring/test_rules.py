@@ -18,6 +18,7 @@ from mlvajra.monitoring.drift import drift_report
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "mlvajra-drift.rules.yml"
+RULE_FILES = sorted((ROOT / "deploy" / "prometheus").glob("*.rules.yml"))
 RULE_TESTS = sorted((ROOT / "deploy" / "prometheus" / "tests").glob("*.yml"))
 DASHBOARD = ROOT / "deploy" / "grafana" / "mlvajra-model.json"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -33,7 +34,8 @@ def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_promtool_checks_the_rules() -> None:
-    result = _promtool("check", "rules", str(RULES))
+    assert len(RULE_FILES) == 2  # drift, quality
+    result = _promtool("check", "rules", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -209,14 +209,14 @@ bodies = st.one_of(
 def _outcome(codec: PredictCodec, raw: bytes) -> bytes | MlvajraError:
     """The response body, or the error the route would turn into a response."""
     try:
-        payload, _ = codec.predict(raw)
+        payload, _ = codec.predict(raw, "generated")
     except MlvajraError as error:
         return error
     return payload
 
 
 def _single(codec: PredictCodec, row: Any) -> Any:
-    payload, _ = codec.predict(orjson.dumps({"instances": [row]}))
+    payload, _ = codec.predict(orjson.dumps({"instances": [row]}), "generated")
     return orjson.loads(payload)["predictions"][0]
 
 

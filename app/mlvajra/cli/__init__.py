@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 import mlvajra
-from mlvajra.cli import serving, training, trust
+from mlvajra.cli import feedback, serving, training, trust
 from mlvajra.cli.serving import GUNICORN_ARGS
 from mlvajra.errors import MlvajraError
 from mlvajra.explain import commands as explain
@@ -44,7 +44,7 @@ cli = typer.Typer(
     no_args_is_help=True,
 )
 cli.add_typer(stack_cli, name="stack")
-for _verbs in (training, serving, trust, explain):
+for _verbs in (training, serving, trust, feedback, explain):
     _verbs.register(cli)
 
 

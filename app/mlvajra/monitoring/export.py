@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from mlvajra.artifact import Manifest
 from mlvajra.monitoring.counting import PREDICTION, LiveCounts
+from mlvajra.monitoring.feedback import Label
 
 INPUT_BINS = Counter(
     "mlvajra_input_bin",
@@ -51,6 +53,43 @@ FEEDBACK_LABELS = Counter(
 FEEDBACK_FAILURES = Counter(
     "mlvajra_feedback_failures", "POST /feedback calls answered 503: the store could not commit."
 )
+
+# The live scoped metric's inputs, counted when a label is committed. Label values are the
+# manifest's classes (the feedback codec refuses others; predictions are the model's own).
+FEEDBACK_PAIRS = Counter(
+    "mlvajra_feedback_pairs",
+    "Committed labels of a classifier by (true) label and what the version predicted.",
+    ["version", "label", "predicted"],
+)
+FEEDBACK_ERRORS = Counter(
+    "mlvajra_feedback_errors",
+    "Committed labels of a regressor whose prediction is known.",
+    ["version"],
+)
+FEEDBACK_ABSOLUTE_ERROR = Counter(
+    "mlvajra_feedback_absolute_error",
+    "Sum of |label - predicted|.",
+    ["version"],
+)
+FEEDBACK_SQUARED_ERROR = Counter(
+    "mlvajra_feedback_squared_error",
+    "Sum of (label - predicted)^2.",
+    ["version"],
+)
+
+
+def count_pairs(labels: Sequence[Label], classification: bool) -> None:
+    """Count committed labels whose prediction is known into the live metric's counters."""
+    for item in labels:
+        if item.predicted is None:
+            continue
+        if classification:
+            FEEDBACK_PAIRS.labels(item.version, item.label, item.predicted).inc()
+        else:
+            error = float(item.label) - float(item.predicted)
+            FEEDBACK_ERRORS.labels(item.version).inc()
+            FEEDBACK_ABSOLUTE_ERROR.labels(item.version).inc(abs(error))
+            FEEDBACK_SQUARED_ERROR.labels(item.version).inc(error * error)
 
 
 class Exporter:

@@ -2,7 +2,9 @@
 
 One file per model name, outside `models/`, so both colors of a stack write the same one. WAL
 mode with `synchronous=FULL`: a label is on disk when `add` returns, which is when `/feedback`
-answers 201. The same feedback (record, label, source) twice is one row.
+answers 201. The same feedback (record, label, source) twice is one row. The sampled prediction
+log (`mlvajra.monitoring.prediction_log`) lives in the same file, so a label given for a
+prediction id is scored against what that prediction said, by the version that said it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,30 @@ CREATE TABLE IF NOT EXISTS labels (
     version TEXT NOT NULL,
     source TEXT,
     received_at REAL NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    prediction_id TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    predicted TEXT NOT NULL,
+    version TEXT NOT NULL,
+    logged_at REAL NOT NULL
+);
+"""
+# A label for a prediction id is scored when (or once) that prediction is in the log: the join
+# happens on read, so a label that arrives before its prediction's batch is flushed still counts.
+_PAIRS = """
+SELECT labels.label, COALESCE(labels.predicted, predictions.predicted), COUNT(*)
+FROM labels LEFT JOIN predictions ON predictions.prediction_id = labels.prediction_id
+WHERE COALESCE(predictions.version, labels.version) = ?
+  AND COALESCE(labels.predicted, predictions.predicted) IS NOT NULL
+GROUP BY 1, 2
+"""
+_LABELLED = """
+SELECT COALESCE(labels.record, predictions.record), labels.label,
+       COALESCE(predictions.version, labels.version), labels.prediction_id, labels.source,
+       labels.received_at
+FROM labels LEFT JOIN predictions ON predictions.prediction_id = labels.prediction_id
+ORDER BY labels.seq
 """
 
 
@@ -63,28 +88,34 @@ class FeedbackStore:
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
-    def add(self, labels: Sequence[Label]) -> int:
-        """Commit `labels` in one transaction; return how many were new (the rest: repeats)."""
+    def add(self, labels: Sequence[Label]) -> list[Label]:
+        """Commit `labels` in one transaction; return the new ones (the rest: repeats).
+
+        A label given by prediction id comes back with what that prediction said and the version
+        that said it, when the prediction is already in the log.
+        """
         now = time.time()
-        rows = [
-            (
-                item.feedback_id, item.prediction_id,
-                None if item.record is None else json.dumps(item.record, sort_keys=True),
-                item.label, item.predicted, item.version, item.source, now,
-            )
-            for item in labels
-        ]  # fmt: skip
         with self._lock:
             try:
                 connection = self._open()
+                stored: list[Label] = []
                 with connection:  # one transaction, committed (and fsynced) on exit
-                    before = connection.total_changes
-                    connection.executemany(
-                        "INSERT OR IGNORE INTO labels (feedback_id, prediction_id, record, label,"
-                        " predicted, version, source, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                    return connection.total_changes - before
+                    for item in labels:
+                        before = connection.total_changes
+                        connection.execute(
+                            "INSERT OR IGNORE INTO labels (feedback_id, prediction_id, record,"
+                            " label, predicted, version, source, received_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (
+                                item.feedback_id, item.prediction_id,
+                                None if item.record is None
+                                else json.dumps(item.record, sort_keys=True),
+                                item.label, item.predicted, item.version, item.source, now,
+                            ),
+                        )  # fmt: skip
+                        if connection.total_changes > before:
+                            stored.append(_logged(connection, item))
+                return stored
             except (sqlite3.Error, OSError) as error:
                 self._close()
                 raise StoreUnavailableError(f"cannot store feedback: {error}") from None
@@ -95,15 +126,46 @@ class FeedbackStore:
             return Counter()  # nothing stored yet: a read creates no file
         with self._lock:
             try:
-                rows = self._open().execute(
-                    "SELECT label, predicted, COUNT(*) FROM labels"
-                    " WHERE version = ? AND predicted IS NOT NULL GROUP BY label, predicted",
-                    (version,),
-                )
+                rows = self._open().execute(_PAIRS, (version,))
                 return Counter({(label, predicted): n for label, predicted, n in rows})
             except (sqlite3.Error, OSError) as error:
                 self._close()
                 raise StoreUnavailableError(f"cannot read feedback: {error}") from None
+
+    def labelled(self) -> list[dict[str, Any]]:
+        """Every label in the order received, with its record (given, or the logged prediction's;
+        None when neither is known) and the version it scores."""
+        if not self.path.exists():
+            return []
+        with self._lock:
+            try:
+                rows = self._open().execute(_LABELLED).fetchall()
+            except (sqlite3.Error, OSError) as error:
+                self._close()
+                raise StoreUnavailableError(f"cannot read feedback: {error}") from None
+        return [
+            {"record": None if record is None else json.loads(record), "label": label,
+             "version": version, "prediction_id": prediction_id, "source": source,
+             "received_at": received_at}
+            for record, label, version, prediction_id, source, received_at in rows
+        ]  # fmt: skip
+
+    def log_predictions(self, rows: Sequence[tuple[str, str, str, str, float]]) -> int:
+        """Append (id, record JSON, predicted, version, time) rows in one transaction."""
+        with self._lock:
+            try:
+                connection = self._open()
+                with connection:
+                    before = connection.total_changes
+                    connection.executemany(
+                        "INSERT OR IGNORE INTO predictions (prediction_id, record, predicted,"
+                        " version, logged_at) VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                    return connection.total_changes - before
+            except (sqlite3.Error, OSError) as error:
+                self._close()
+                raise StoreUnavailableError(f"cannot log predictions: {error}") from None
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:
@@ -111,7 +173,7 @@ class FeedbackStore:
             connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(_SCHEMA)
+            connection.executescript(_SCHEMA)
             self._connection = connection
         return self._connection
 
@@ -119,3 +181,14 @@ class FeedbackStore:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+def _logged(connection: sqlite3.Connection, label: Label) -> Label:
+    """`label` with its logged prediction's answer and version, when it names one."""
+    if label.predicted is not None or label.prediction_id is None:
+        return label
+    row = connection.execute(
+        "SELECT predicted, version FROM predictions WHERE prediction_id = ?",
+        (label.prediction_id,),
+    ).fetchone()
+    return label if row is None else replace(label, predicted=row[0], version=row[1])

@@ -24,6 +24,7 @@ from mlvajra.inputs import (
     neutral_record,
 )
 from mlvajra.monitoring.counting import LiveCounts
+from mlvajra.monitoring.prediction_log import PredictionLog
 from mlvajra.predictor import Predictions, Predictor
 from mlvajra.serving.bounds import BodyBound, BoundedProblems, problem_at
 
@@ -44,12 +45,18 @@ class PredictCodec:
     """Decodes a /predict body into records, encodes predictions: strict, every problem named."""
 
     def __init__(
-        self, predictor: Predictor, max_instances: int, live: LiveCounts | None = None
+        self,
+        predictor: Predictor,
+        max_instances: int,
+        live: LiveCounts | None = None,
+        log: PredictionLog | None = None,
     ) -> None:
         self.predictor = predictor
         self.max_instances = max_instances
         self.live = live
         """Where accepted records are counted for drift (None: monitoring off or no profile)."""
+        self.log = log
+        """Where a sample of the predictions goes, by id (None: MLVAJRA_PREDICTION_LOG_SAMPLE=0)."""
         manifest = predictor.manifest
         record_type = build_record_type(manifest.inputs)
         # Stops at the first bad record: pydantic would otherwise build every error of a hostile
@@ -82,34 +89,48 @@ class PredictCodec:
             raise _duplicates_error(duplicates, self._field_names)
         return instances
 
-    def prediction_objects(self, predictions: Predictions) -> list[dict[str, Any]]:
-        """The API's per-record answers, in order."""
+    def prediction_objects(
+        self, predictions: Predictions, ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The API's per-record answers, in order (each with its id, when `ids` are given)."""
         if predictions.probabilities is None:
-            return [{"value": value} for value in predictions.labels.astype(np.float64).tolist()]
-        classes = self._classes
-        # Per-class columns of numpy scalars: cheaper to walk than one array view per row.
-        by_class = [list(column) for column in predictions.probabilities.T]
-        return [
-            {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
-            for label, row in zip(
-                predictions.labels.tolist(), zip(*by_class, strict=True), strict=True
-            )
-        ]
+            answers = [{"value": value} for value in predictions.labels.astype(np.float64).tolist()]
+        else:
+            classes = self._classes
+            # Per-class columns of numpy scalars: cheaper to walk than one array view per row.
+            by_class = [list(column) for column in predictions.probabilities.T]
+            answers = [
+                {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
+                for label, row in zip(
+                    predictions.labels.tolist(), zip(*by_class, strict=True), strict=True
+                )
+            ]
+        if ids is not None:
+            for answer, identifier in zip(answers, ids, strict=True):
+                answer["id"] = identifier
+        return answers
 
-    def predict(self, body: bytes | bytearray) -> tuple[bytes, Predictions]:
-        """A /predict body in, the response body out (and the raw predictions for metrics)."""
+    def predict(self, body: bytes | bytearray, request_id: str) -> tuple[bytes, Predictions]:
+        """A /predict body in, the response body out (and the raw predictions for metrics).
+
+        Prediction `row` of the request gets the id `<request_id>:<row>`, the key POST /feedback
+        takes.
+        """
         records = self.decode(body)
         columns = self.predictor.columns(records)
         predictions = self.predictor.run_columns(columns)
         if self.live is not None:
             self.live.count(records, columns, predictions.labels)
-        return self._encode(predictions), predictions
+        ids = [f"{request_id}:{row}" for row in range(len(records))]
+        if self.log is not None:
+            self.log.offer(ids, records, predictions.labels)
+        return self._encode(predictions, ids), predictions
 
-    def _encode(self, predictions: Predictions) -> bytes:
+    def _encode(self, predictions: Predictions, ids: Sequence[str]) -> bytes:
         manifest = self.predictor.manifest
         payload = {
             "model": {"name": manifest.name, "version": manifest.version},
-            "predictions": self.prediction_objects(predictions),
+            "predictions": self.prediction_objects(predictions, ids),
         }
         # OPT_SERIALIZE_NUMPY writes float32 values at float32 precision (0.98, not 0.98000001907).
         return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -120,7 +141,8 @@ class PredictCodec:
         Not counted for drift: it is no client's record.
         """
         record = neutral_record(self.predictor.manifest.inputs)
-        self._encode(self.predictor.run(self.decode(orjson.dumps({"instances": [record]}))))
+        records = self.decode(orjson.dumps({"instances": [record]}))
+        self._encode(self.predictor.run(records), ["warm-up:0"])
 
     def _request_error(self, errors: list[ErrorDetails]) -> Exception:
         if any(item["type"] == "json_invalid" for item in errors):

@@ -23,6 +23,7 @@ from mlvajra.inputs import build_record_type, neutral_record
 from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.monitoring.export import Exporter, flush_every
 from mlvajra.monitoring.feedback import FeedbackStore
+from mlvajra.monitoring.prediction_log import PredictionLog
 from mlvajra.predictor import Predictor
 from mlvajra.runners import build_runner, load_runner
 from mlvajra.serving.codec import PredictCodec, build_request_type
@@ -75,8 +76,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         reference = manifest.reference if settings.monitoring else None
         live = LiveCounts(reference) if reference is not None else None
-        codec = PredictCodec(Predictor(manifest, runner), settings.max_instances, live)
+        log = (
+            PredictionLog(
+                state.feedback, manifest.version, settings.prediction_log_sample,
+                settings.monitoring_flush_seconds,
+            )
+            if state.feedback is not None and settings.prediction_log_sample > 0
+            else None
+        )  # fmt: skip
+        codec = PredictCodec(Predictor(manifest, runner), settings.max_instances, live, log)
         codec.warm_up()
+        if log is not None:
+            log.start()
         exporter = Exporter(live, manifest) if live is not None else None
         flusher = (
             asyncio.create_task(flush_every(exporter, settings.monitoring_flush_seconds))
@@ -95,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if flusher is not None and exporter is not None:
             flusher.cancel()
             exporter.flush()
+        if log is not None:
+            log.close()  # the batch still pending, written before the worker ends
         # The worker is about to end by its re-raised SIGTERM, without atexit: write the access
         # log lines still batched (mlvajra.logs.BatchedStderrHandler) now.
         for handler in access_log.handlers:

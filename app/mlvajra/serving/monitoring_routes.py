@@ -10,7 +10,12 @@ from starlette.responses import Response
 
 from mlvajra.errors import StoreUnavailableError
 from mlvajra.monitoring.drift import drift_report
-from mlvajra.monitoring.export import FEEDBACK_FAILURES, FEEDBACK_LABELS, live_totals
+from mlvajra.monitoring.export import (
+    FEEDBACK_FAILURES,
+    FEEDBACK_LABELS,
+    count_pairs,
+    live_totals,
+)
 from mlvajra.monitoring.quality import live_metric
 from mlvajra.serving.feedback_codec import FeedbackCodec
 from mlvajra.serving.routes import read_body
@@ -47,8 +52,9 @@ async def post_feedback(request: Request) -> Response:
     except StoreUnavailableError:
         FEEDBACK_FAILURES.inc()
         raise
-    FEEDBACK_LABELS.labels(state.manifest.version).inc(stored)
-    body = f'{{"stored":{stored},"repeated":{len(labels) - stored}}}'.encode()
+    FEEDBACK_LABELS.labels(state.manifest.version).inc(len(stored))
+    count_pairs(stored, state.manifest.classes is not None)
+    body = f'{{"stored":{len(stored)},"repeated":{len(labels) - len(stored)}}}'.encode()
     return Response(body, status_code=201, media_type="application/json")
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -88,7 +89,8 @@ async def predict(request: Request) -> Response:
     if media_type != "application/json":
         raise UnsupportedMediaTypeError("send the body as Content-Type: application/json")
     body = await read_body(request, state.body_limit)
-    return _json(scored(request, codec.predict, body))
+    request_id: str = request.scope[REQUEST_ID_SCOPE_KEY]
+    return _json(scored(request, partial(codec.predict, request_id=request_id), body))
 
 
 def scored(request: Request, work: Callable[[_In], tuple[_Out, Predictions]], body: _In) -> _Out:

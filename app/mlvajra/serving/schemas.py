@@ -19,12 +19,16 @@ class ClassPrediction(BaseModel):
 
     label: str | int | bool
     probabilities: dict[str, float]
+    id: str
+    """`<request id>:<row>`: give it to POST /feedback with the true label."""
 
 
 class ValuePrediction(BaseModel):
     """A regressor's answer for one record."""
 
     value: float
+    id: str
+    """`<request id>:<row>`: give it to POST /feedback with the true value."""
 
 
 class PredictResponse(BaseModel):
