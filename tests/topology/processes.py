@@ -27,18 +27,6 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
 
-def run_tool(*command: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    """Run a command line tool (a linter, nginx -t) to the end, capturing its output."""
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def free_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as probe:

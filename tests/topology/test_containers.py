@@ -12,7 +12,8 @@ import pytest
 from mlvajra.config import Settings
 from mlvajra.stack import nginx as edge_config
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
-from tests.topology.processes import BIN, NGINX, ROOT, free_port, run_tool
+from tests.topology.processes import BIN, NGINX, ROOT, free_port
+from tests.topology.tools import run_tool
 
 pytestmark = pytest.mark.topology
 

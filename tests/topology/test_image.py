@@ -18,7 +18,8 @@ from packaging.utils import canonicalize_name as canonicalize
 from mlvajra.cli import GUNICORN_ARGS
 from tests.fixtures import REFERENCE_ROWS
 from tests.topology.lock import image_pins, lock_problems
-from tests.topology.processes import BIN, ROOT, free_port, run_tool, wait_for
+from tests.topology.processes import BIN, ROOT, free_port, wait_for
+from tests.topology.tools import run_tool
 
 pytestmark = pytest.mark.topology
 

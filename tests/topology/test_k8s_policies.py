@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from tests.topology.processes import BIN, run_tool
+from tests.topology.processes import BIN
+from tests.topology.tools import run_tool
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 
