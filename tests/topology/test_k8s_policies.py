@@ -25,7 +25,10 @@ def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> 
     policy = yaml.safe_load((K8S / "networkpolicy.yaml").read_text())["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["egress"] == []
-    assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8000]
+    assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8080, 8000]
+    # gunicorn's own port (metrics) only from the monitoring namespace, not from every pod.
+    assert "from" not in policy["ingress"][0]
+    assert "from" in policy["ingress"][1]
 
 
 def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:
