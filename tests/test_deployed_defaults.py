@@ -20,9 +20,11 @@ def test_the_image_compose_and_kubernetes_turn_docs_off() -> None:
         docs = compose["services"][service]["environment"]["MLVAJRA_DOCS"]
         assert docs == "${MLVAJRA_DOCS:-false}", service
     deployment = yaml.safe_load((ROOT / "deploy/k8s/deployment.yaml").read_text())
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    env = {item["name"]: item.get("value") for item in container["env"]}
-    assert env["MLVAJRA_DOCS"] == "false"
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert {container["name"] for container in containers} == {"mlvajra", "nginx"}
+    for container in containers:  # the service and its edge alike
+        env = {item["name"]: item.get("value") for item in container["env"]}
+        assert env["MLVAJRA_DOCS"] == "false", container["name"]
 
 
 def test_stack_up_serves_no_docs_unless_asked() -> None:
