@@ -72,6 +72,8 @@ def train(
     seed: int = 42,
     parity_tolerance: float | None = None,
     allow_worse_than_baseline: bool = False,
+    feedback: str | Path | None = None,
+    compare_with: str | Path | None = None,
 ) -> Packaged:
     """Fit an unfitted pipeline (None: mlvajra's built-in) on `data` (a DataFrame, or any path or
     URI `mlvajra train --data` reads; None: the built-in penguins): held-out split, CV,
@@ -93,5 +95,7 @@ def train(
         seed=seed,
         parity_tolerance=DEFAULT_TOLERANCE if parity_tolerance is None else parity_tolerance,
         allow_worse_than_baseline=allow_worse_than_baseline,
+        feedback=None if feedback is None else Path(feedback),
+        compare_with=None if compare_with is None else Path(compare_with),
     )
     return train_pipeline(options, pipeline)

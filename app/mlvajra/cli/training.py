@@ -82,6 +82,12 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed for the split, CV and model.")] = 42,
     parity_tolerance: ToleranceOption = None,
     allow_worse_than_baseline: AllowWorseOption = False,
+    feedback: Annotated[
+        Path | None, typer.Option(help="State dir: also train on its collected labels.")
+    ] = None,
+    compare_with: Annotated[
+        Path | None, typer.Option(help="models/<name>/<N>: write nothing if the new one is worse.")
+    ] = None,
 ) -> None:
     """Fit a pipeline with a held-out split and CV, beat the baselines, export ONNX (+ joblib)."""
     from mlvajra.training.export import DEFAULT_TOLERANCE
@@ -104,6 +110,8 @@ def train(
         seed=seed,
         parity_tolerance=DEFAULT_TOLERANCE if parity_tolerance is None else parity_tolerance,
         allow_worse_than_baseline=allow_worse_than_baseline,
+        feedback=feedback,
+        compare_with=compare_with,
     )
     with _printing_warnings():
         estimator = None if pipeline is None else _build(load_callable(pipeline, "--pipeline"))

@@ -33,6 +33,7 @@ from mlvajra.training.packaging import (
     write_artifact,
 )
 from mlvajra.training.pipeline import build_pipeline
+from mlvajra.training.retrain import feedback_rows, require_not_worse
 from mlvajra.training.schema import cast_columns, infer_inputs
 from mlvajra.training.scoring import resolve_metric
 
@@ -56,6 +57,10 @@ class TrainOptions:
     seed: int = 42
     parity_tolerance: float = DEFAULT_TOLERANCE
     allow_worse_than_baseline: bool = False
+    feedback: Path | None = None
+    """A state dir: add its feedback store's labelled records to the training data."""
+    compare_with: Path | None = None
+    """An artifact version folder the candidate must not score worse than."""
 
 
 def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
@@ -73,6 +78,10 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
     frame = dataset.frame
     if target not in frame.columns:
         raise EvaluationError(f"target column {target!r} not found; columns: {list(frame.columns)}")
+    if options.feedback is not None:
+        extra = feedback_rows(options.feedback, name, target, frame[target])
+        progress.report(f"{len(extra):,} labelled rows from {options.feedback}")
+        frame = pd.concat([frame, extra], ignore_index=True)
     if frame[target].isna().any():
         missing = int(frame[target].isna().sum())
         raise EvaluationError(f"target {target!r} has {missing} missing values; drop those rows")
@@ -85,6 +94,7 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
     # The built-in pipeline is fitted on mlvajra's own view (float64, text with the missing
     # marker) and records no dtype; the user's is fitted on their columns as they are.
     inputs = infer_inputs(features, options.nullable, record_dtype=pipeline is not None)
+    raw = features
     if pipeline is None:
         features = model_frame(features, inputs)
     labels = frame[target]
@@ -125,6 +135,15 @@ def train(options: TrainOptions, pipeline: Any | None = None) -> Packaged:
         ),
     )
     require_beats_dummy(evaluated, options.allow_worse_than_baseline)
+    if options.compare_with is not None:
+        held_out = evaluation.test_features.index
+        require_not_worse(
+            (evaluation.pipeline, evaluation.test_features),
+            options.compare_with,
+            raw.loc[held_out],
+            labels.loc[held_out],
+            metric,
+        )
     return write_artifact(
         evaluated, options.models_root, name, options.version, options.parity_tolerance
     )
