@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from mlvajra.errors import StackError
 from mlvajra.serving.metrics import LATENCY_BUCKETS
-from mlvajra.stack.analysis import Snapshot, Thresholds, judge
+from mlvajra.stack.analysis import Snapshot, Thresholds, judge, prediction_psi
 
 
 def exposition(answers: list[tuple[str, str, float, int]]) -> str:
@@ -87,3 +87,51 @@ def test_judge_applies_the_default_thresholds(
         analysis.canary_requests / (analysis.canary_requests + 1010), 4
     )
     assert verdict in analysis.line()
+
+
+def labelled(answers: int, labels: dict[str, int]) -> Snapshot:
+    """A color with monitoring: `answers` 200s and its predicted labels' bin counters."""
+    text = exposition([("/predict", "200", 0.002, answers)])
+    registry = CollectorRegistry()
+    bins = Counter("mlvajra_input_bin", "", ["version", "feature", "bin"], registry=registry)
+    for label, count in labels.items():
+        bins.labels("1", "__prediction__", label).inc(count)
+        bins.labels("1", "bill_length_mm", label).inc(1000)  # inputs are not the predictions
+    return Snapshot.parse(text + generate_latest(registry).decode())
+
+
+STABLE_LABELS = {"Adelie": 440, "Chinstrap": 200, "Gentoo": 360}
+
+
+@pytest.mark.parametrize(
+    ("labels", "verdict", "judged"),
+    [
+        ({"Adelie": 90, "Chinstrap": 40, "Gentoo": 70}, "passed", True),
+        ({"Adelie": 190, "Chinstrap": 5, "Gentoo": 5}, "failed", True),
+        ({"Adelie": 95, "Chinstrap": 2, "Gentoo": 2}, "passed", False),  # 99 < min_predictions
+        ({}, "passed", False),  # no monitoring on the canary
+    ],
+)
+def test_judge_compares_the_predicted_labels_with_stables(
+    labels: dict[str, int], verdict: str, judged: bool
+) -> None:
+    stable = labelled(1000, STABLE_LABELS)
+    analysis = judge(10, labelled(200, labels), stable, Thresholds())
+    assert analysis.verdict == verdict
+    assert (analysis.prediction_psi is not None) == judged
+    value = analysis.prediction_psi or 0.0
+    if verdict == "failed":
+        assert value > 0.25
+        assert analysis.reasons == [f"predicted labels PSI {value:.3f} against stable's above 0.25"]
+    else:
+        assert value < 0.01, "the same label mix is no drift"
+        assert analysis.reasons == []
+
+
+def test_prediction_counts_are_interval_deltas() -> None:
+    before = labelled(0, {"Adelie": 1000})
+    after = labelled(0, {"Adelie": 1100, "Gentoo": 100})
+    assert after.since(before).predictions == {"Adelie": 100, "Gentoo": 100}
+    assert prediction_psi(after.since(before), labelled(0, STABLE_LABELS)) == pytest.approx(
+        prediction_psi(labelled(0, {"Adelie": 100, "Gentoo": 100}), labelled(0, STABLE_LABELS))
+    )

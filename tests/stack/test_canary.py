@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from mlvajra.cli import cli
 from mlvajra.errors import StackError
 from mlvajra.stack import canary, state, switch
 from mlvajra.stack.analysis import Thresholds
@@ -159,3 +162,36 @@ def test_durations_read_like_the_flags_say() -> None:
     with pytest.raises(StackError, match="--interval 'soon': give a duration"):
         canary.parse_duration("soon", "--interval")
     assert json.loads(json.dumps(Thresholds().model_dump()))["min_success"] == 0.99
+
+
+def test_abort_puts_every_slot_back_on_stable_and_records_it(
+    stack_dir: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state_dir, model_dir = stack_dir
+    saved = state.StackState.load(state_dir)
+    saved.colors["green"] = ColorState.of("green", release_of(model_dir)[0], port=3)
+    # The controller died (its pid is this process's): the split it left behind is undone here.
+    saved.split = state.SplitState(
+        kind="canary", color="green", weight=25, controller_pid=os.getpid()
+    )
+    saved.save(state_dir)
+    backend = PassingBackend()
+    _use(backend, monkeypatch)
+
+    result = CliRunner().invoke(cli, ["stack", "canary", "--abort", "--state-dir", str(state_dir)])
+
+    assert result.exit_code == 0, result.output
+    assert "aborted: every client on blue" in result.output
+    assert backend.calls == ["point blue", "stop green"]
+    after = state.StackState.load(state_dir)
+    assert after.active == "blue"
+    assert after.colors["green"] is None
+    assert after.split is not None
+    assert (after.split.phase, after.split.weight) == ("rolled back", 0)
+    record = after.releases[-1]
+    assert (record.action, record.color, record.outcome, record.reason) == (
+        "canary", "green", "refused", "aborted"
+    )  # fmt: skip
+    again = CliRunner().invoke(cli, ["stack", "canary", "--abort", "--state-dir", str(state_dir)])
+    assert again.exit_code == 1
+    assert "no canary or A/B test runs" in again.output

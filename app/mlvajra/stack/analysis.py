@@ -1,4 +1,5 @@
-"""A canary step judged from both colors' own /metrics: traffic, errors, bad input, p99."""
+"""A canary step judged from both colors' own /metrics: traffic, errors, bad input, p99,
+and with monitoring the drift of the canary's predicted labels from the stable color's."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel, ConfigDict
 
 from mlvajra.errors import StackError
+from mlvajra.monitoring.binning import psi
+from mlvajra.monitoring.counting import PREDICTION
 
 REQUESTS_METRIC = "mlvajra_requests"
 DURATION_METRIC = "mlvajra_request_duration_seconds"
+BIN_METRIC = "mlvajra_input_bin"
 
 Verdict = Literal["passed", "failed", "inconclusive"]
 _Key = TypeVar("_Key", str, float)
@@ -29,15 +33,22 @@ class Snapshot(BaseModel):
     statuses: dict[str, float] = {}
     buckets: dict[float, float] = {}
     """Cumulative count of answers at or below each upper bound, in seconds (+Inf included)."""
+    predictions: dict[str, float] = {}
+    """Predictions per reference bin (label), from the monitoring counters; empty without."""
 
     @classmethod
     def parse(cls, text: str) -> Snapshot:
         """The prediction routes' counters in a /metrics exposition, summed over routes."""
         statuses: defaultdict[str, float] = defaultdict(float)
         buckets: defaultdict[float, float] = defaultdict(float)
+        predictions: defaultdict[str, float] = defaultdict(float)
         try:
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
+                    if sample.name == f"{BIN_METRIC}_total":
+                        if sample.labels.get("feature") == PREDICTION:
+                            predictions[sample.labels["bin"]] += sample.value
+                        continue
                     if not is_prediction(sample.labels.get("endpoint", "")):
                         continue
                     if sample.name == f"{REQUESTS_METRIC}_total":
@@ -46,13 +57,14 @@ class Snapshot(BaseModel):
                         buckets[float(sample.labels["le"])] += sample.value
         except ValueError as error:
             raise StackError(f"unreadable /metrics: {error}") from None
-        return cls(statuses=dict(statuses), buckets=dict(buckets))
+        return cls(statuses=dict(statuses), buckets=dict(buckets), predictions=dict(predictions))
 
     def since(self, earlier: Snapshot) -> Snapshot:
         """What happened between `earlier` and this one (a restarted color counts from 0)."""
         return Snapshot(
             statuses=_minus(self.statuses, earlier.statuses),
             buckets=_minus(self.buckets, earlier.buckets),
+            predictions=_minus(self.predictions, earlier.predictions),
         )
 
     @property
@@ -84,6 +96,20 @@ class Snapshot(BaseModel):
         return lower
 
 
+def prediction_psi(canary: Snapshot, stable: Snapshot) -> float | None:
+    """PSI of the canary's predicted labels against the stable color's (smoothed alike).
+
+    None when either color counted no prediction (monitoring off, or no traffic).
+    """
+    bins = sorted(set(canary.predictions) | set(stable.predictions))
+    stable_counts = [stable.predictions.get(name, 0.0) for name in bins]
+    total = sum(stable_counts)
+    if not bins or total <= 0:
+        return None
+    ratios = [(count + 0.5) / (total + 0.5 * len(bins)) for count in stable_counts]
+    return psi([round(canary.predictions.get(name, 0.0)) for name in bins], ratios)
+
+
 def _minus(later: dict[_Key, float], earlier: dict[_Key, float]) -> dict[_Key, float]:
     changed = {key: value - earlier.get(key, 0.0) for key, value in later.items()}
     if any(value < 0 for value in changed.values()):
@@ -105,6 +131,11 @@ class Thresholds(BaseModel):
     what clients send)."""
     max_p99_seconds: float = 0.5
     """Canary p99 latency (Flagger's request-duration: 500 ms)."""
+    max_prediction_psi: float = 0.25
+    """PSI of the canary's predicted labels against the stable color's (the drift alert's
+    `act` threshold); judged with monitoring only."""
+    min_predictions: int = 100
+    """Predictions each color needs in an interval before their PSI is judged."""
     failure_limit: int = 0
     """Failed steps tolerated before the rollback (Argo Rollouts' failureLimit default 0)."""
     inconclusive_limit: int = 3
@@ -126,6 +157,8 @@ class Analysis(BaseModel):
     stable_invalid: float
     canary_p99_ms: float | None
     stable_p99_ms: float | None
+    prediction_psi: float | None = None
+    """Judged only when both colors counted `min_predictions`; else None."""
     verdict: Verdict
     reasons: list[str] = []
 
@@ -151,6 +184,7 @@ def judge(weight: int, canary: Snapshot, stable: Snapshot, limits: Thresholds) -
     p99 = canary.quantile(0.99)
     reasons: list[str] = []
     verdict: Verdict = "passed"
+    drift: float | None = None
     if canary.requests < limits.min_requests:
         verdict = "inconclusive"
         reasons.append(f"{canary.requests} canary requests, fewer than {limits.min_requests}")
@@ -166,6 +200,13 @@ def judge(weight: int, canary: Snapshot, stable: Snapshot, limits: Thresholds) -
             )
         if p99 is not None and p99 > limits.max_p99_seconds:
             reasons.append(f"p99 {p99 * 1000:.0f} ms above {limits.max_p99_seconds * 1000:.0f} ms")
+        counted = min(sum(canary.predictions.values()), sum(stable.predictions.values()))
+        drift = prediction_psi(canary, stable) if counted >= limits.min_predictions else None
+        if drift is not None and drift > limits.max_prediction_psi:
+            reasons.append(
+                f"predicted labels PSI {drift:.3f} against stable's above "
+                f"{limits.max_prediction_psi:g}"
+            )
         verdict = "failed" if reasons else "passed"
     return Analysis(
         weight=weight,
@@ -178,6 +219,7 @@ def judge(weight: int, canary: Snapshot, stable: Snapshot, limits: Thresholds) -
         stable_invalid=round(stable.share("422"), 4),
         canary_p99_ms=_ms(p99),
         stable_p99_ms=_ms(stable.quantile(0.99)),
+        prediction_psi=None if drift is None else round(drift, 4),
         verdict=verdict,
         reasons=reasons,
     )

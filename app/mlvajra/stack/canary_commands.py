@@ -45,6 +45,12 @@ def canary_command(
     max_p99: Annotated[
         str, typer.Option(help="Longest canary p99 latency.")
     ] = f"{_DEFAULTS.max_p99_seconds * 1000:g}ms",
+    max_prediction_psi: Annotated[
+        float, typer.Option(min=0, help="Largest PSI of canary's predicted labels vs stable's.")
+    ] = _DEFAULTS.max_prediction_psi,
+    min_predictions: Annotated[
+        int, typer.Option(min=0, help="Predictions per color before their PSI is judged.")
+    ] = _DEFAULTS.min_predictions,
     failure_limit: Annotated[
         int, typer.Option(min=0, help="Failed intervals tolerated before the rollback.")
     ] = _DEFAULTS.failure_limit,
@@ -74,6 +80,8 @@ def canary_command(
         min_success=min_success,
         max_extra_invalid=max_extra_invalid,
         max_p99_seconds=parse_duration(max_p99, "--max-p99"),
+        max_prediction_psi=max_prediction_psi,
+        min_predictions=min_predictions,
         failure_limit=failure_limit,
         inconclusive_limit=inconclusive_limit,
     )
