@@ -74,7 +74,10 @@ def test_bad_canaries_roll_back_and_a_good_one_ramps_to_100_under_load(
     assert abs(failed - figures.non_2xx["3"]) <= 2
     assert failed > 0
     assert slowed.returncode == 1
-    assert "rolled back: canary failed at 10 %: p99" in slowed.stderr
+    # Slow enough, the canary's workers also leave its /metrics unanswered (5 s): rolled back too.
+    assert "rolled back: canary failed at 10 %: p99" in slowed.stderr or (
+        "rolled back: green /metrics answered 0" in slowed.stderr
+    ), slowed.stderr
     assert "above 500 ms" in slowed.stderr
     assert abs(_served(slowed.stdout)[0] - figures.versions["4"]) <= 2
     assert ramp.returncode == 0, ramp.stdout + ramp.stderr
