@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -124,11 +124,12 @@ class Exporter:
                     flushed[i] = count
 
 
-async def flush_every(exporter: Exporter, seconds: float) -> None:
-    """Flush every `seconds` until cancelled (the worker's lifespan ends it, then flushes once)."""
+async def flush_every(flush: Callable[[], None], seconds: float) -> None:
+    """Call `flush` every `seconds` until cancelled (the worker's lifespan ends it, then flushes
+    once more)."""
     while True:
         await asyncio.sleep(seconds)
-        exporter.flush()
+        flush()
 
 
 def live_totals(version: str) -> dict[str, dict[str, float]]:

@@ -1,4 +1,4 @@
-"""`create_app(settings)`: lifespan, routes, error handlers, middleware."""
+"""`create_app(settings)`: lifespan, routes, error handlers, the fast scoring routes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -26,26 +27,29 @@ from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.monitoring.prediction_log import PredictionLog
 from mlvajra.predictor import Predictor
 from mlvajra.runners import build_runner, load_runner
+from mlvajra.serving.asgi import ServiceApp, access_log
+from mlvajra.serving.calls import Handler
 from mlvajra.serving.codec import PredictCodec, build_request_type
 from mlvajra.serving.docs import install_docs
 from mlvajra.serving.handlers import install_error_handlers
 from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
-from mlvajra.serving.middleware import RequestContextMiddleware, access_log
 from mlvajra.serving.monitoring_routes import router as monitoring_router
 from mlvajra.serving.protocols.mlflow import MlflowCodec
 from mlvajra.serving.protocols.mlflow import render_error as render_mlflow_error
+from mlvajra.serving.protocols.mlflow_routes import answer_invocations
 from mlvajra.serving.protocols.mlflow_routes import router as mlflow_router
 from mlvajra.serving.protocols.v2_json import V2Codec
 from mlvajra.serving.protocols.v2_json import render_error as render_v2_error
+from mlvajra.serving.protocols.v2_routes import answer_infer, infer_template
 from mlvajra.serving.protocols.v2_routes import router as v2_router
-from mlvajra.serving.routes import router
+from mlvajra.serving.routes import answer_predict, router
 from mlvajra.serving.state import ServiceState
 
 logger = logging.getLogger("mlvajra")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     """Build the service for the artifact in `settings.model_dir` (read now, loaded in lifespan)."""
     settings = settings or Settings()
     # Under gunicorn, what the master verified before forking; else the folder, read now.
@@ -89,23 +93,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if log is not None:
             log.start()
         exporter = Exporter(live, manifest) if live is not None else None
-        flusher = (
-            asyncio.create_task(flush_every(exporter, settings.monitoring_flush_seconds))
-            if exporter is not None
-            else None
+        flusher = asyncio.create_task(
+            flush_every(partial(_flush, state), settings.monitoring_flush_seconds)
         )
         MODEL_INFO.labels(
             manifest.name, manifest.version, model_format, manifest.sha256(model_format)
         ).set(1)
-        state.codec = codec
         state.exporter = exporter
+        state.codec = codec
         _drain_on_sigterm(state)
         logger.info("model %s/%s (%s) ready", manifest.name, manifest.version, model_format)
         yield
         state.draining = True
-        if flusher is not None and exporter is not None:
-            flusher.cancel()
-            exporter.flush()
+        flusher.cancel()
+        _flush(state)
         if log is not None:
             log.close()  # the batch still pending, written before the worker ends
         # The worker is about to end by its re-raised SIGTERM, without atexit: write the access
@@ -138,13 +139,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ("/ping", render_mlflow_error),
     ]
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, state=state)
     if settings.docs:
         install_docs(app, app.title)
     request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)
     example = manifest.input_example or neutral_record(manifest.inputs)
     _document_request_body(app, TypeAdapter(request_type), {"instances": [example]})
-    return app
+    scoring: dict[str, Handler] = {
+        "/predict": answer_predict,
+        "/invocations": partial(answer_invocations, app.state.mlflow),
+    }
+    templated = [(infer_template, partial(answer_infer, app.state.v2))]
+    return ServiceApp(app, state, scoring, templated, app.state.error_shapes)
+
+
+def _flush(state: ServiceState) -> None:
+    """This worker's in-memory counts (requests, drift) into the multiprocess metric files."""
+    state.tally.flush()
+    if state.exporter is not None:
+        state.exporter.flush()
 
 
 def _document_request_body(

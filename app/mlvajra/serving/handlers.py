@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from mlvajra.errors import MlvajraError
 from mlvajra.inputs import MAX_DETAILS
-from mlvajra.serving.middleware import REQUEST_ID_SCOPE_KEY
+from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY
 
 logger = logging.getLogger("mlvajra")
 
@@ -40,6 +40,23 @@ def error_body(
     return orjson.dumps({"error": error})
 
 
+def render_error(
+    shapes: Sequence[tuple[str, ErrorShape]],
+    path: str,
+    status_code: int,
+    code: str,
+    message: str,
+    details: Sequence[Mapping[str, Any]] = (),
+    request_id: str | None = None,
+) -> tuple[int, bytes]:
+    """(status, body) of an error on `path`: the shape of the first matching prefix, else the
+    envelope."""
+    for prefix, render in shapes:
+        if path.startswith(prefix):
+            return render(status_code, code, message, details, request_id)
+    return status_code, error_body(code, message, details, request_id)
+
+
 def error_response(
     status_code: int,
     code: str,
@@ -49,20 +66,15 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """A JSON error response: the one envelope, or the shape a protocol's routes must answer."""
-    request_id = request.scope.get(REQUEST_ID_SCOPE_KEY) if request is not None else None
-    body = None
-    if request is not None:
-        path = request.scope["path"]
-        for prefix, render in getattr(request.app.state, "error_shapes", ()):
-            if path.startswith(prefix):
-                status_code, body = render(status_code, code, message, details, request_id)
-                break
-    return Response(
-        body if body is not None else error_body(code, message, details, request_id),
-        status_code=status_code,
-        media_type="application/json",
-        headers=headers,
-    )
+    if request is None:
+        body = error_body(code, message, details)
+    else:
+        shapes = getattr(request.app.state, "error_shapes", ())
+        request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+        status_code, body = render_error(
+            shapes, request.scope["path"], status_code, code, message, details, request_id
+        )
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
 
 
 _HTTP_CODES = {
@@ -95,22 +107,27 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return error_response(422, "invalid_request", "the request is not valid", details, request)
 
 
+def client_closed() -> tuple[int, str, str]:
+    """The client hung up mid-body: no one reads this answer, and nothing failed on our side, so
+    no traceback and no 500 in the metrics; 499 is nginx's code for it."""
+    return 499, "client_closed_request", "the client closed the connection"
+
+
+def internal_error(error: Exception, request_id: str | None, expose: bool) -> tuple[int, str, str]:
+    """Log an unexpected error with its traceback; the answer names it only when `expose`."""
+    logger.exception("unhandled error", extra={"request_id": request_id})
+    message = f"{type(error).__name__}: {error}" if expose else "internal error"
+    return 500, "internal_error", message
+
+
 async def _client_disconnected(request: Request, error: Exception) -> Response:
-    # The client hung up mid-body: no one reads this answer, and nothing failed on our side, so no
-    # traceback and no 500 in the metrics; 499 is nginx's code for it.
-    return error_response(
-        499, "client_closed_request", "the client closed the connection", (), request
-    )
+    return error_response(*client_closed(), (), request)
 
 
 async def _unexpected_error(request: Request, error: Exception) -> Response:
-    logger.exception(
-        "unhandled error", extra={"request_id": request.scope.get(REQUEST_ID_SCOPE_KEY)}
-    )
-    message = "internal error"
-    if getattr(request.app.state, "expose_errors", False):
-        message = f"{type(error).__name__}: {error}"
-    return error_response(500, "internal_error", message, (), request)
+    request_id = request.scope.get(REQUEST_ID_SCOPE_KEY)
+    expose = getattr(request.app.state, "expose_errors", False)
+    return error_response(*internal_error(error, request_id, expose), (), request)
 
 
 def install_error_handlers(app: FastAPI) -> None:

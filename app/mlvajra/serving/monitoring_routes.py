@@ -17,8 +17,8 @@ from mlvajra.monitoring.export import (
     live_totals,
 )
 from mlvajra.monitoring.quality import live_metric
+from mlvajra.serving.calls import Call
 from mlvajra.serving.feedback_codec import FeedbackCodec
-from mlvajra.serving.routes import read_body
 from mlvajra.serving.schemas import LiveMetric, ModelRef, QualityResponse
 from mlvajra.serving.state import service_state
 
@@ -43,7 +43,8 @@ def read_drift(request: Request) -> dict[str, Any]:
 async def post_feedback(request: Request) -> Response:
     """Store ground-truth labels; 201 only once they are committed to disk."""
     state = service_state(request)
-    labels = FeedbackCodec(state.loaded_codec()).decode(await read_body(request, state.body_limit))
+    raw = await Call(request.scope, request.receive).body(state.body_limit)
+    labels = FeedbackCodec(state.loaded_codec()).decode(raw)
     if state.feedback is None:
         FEEDBACK_FAILURES.inc()
         raise StoreUnavailableError("no feedback store: set MLVAJRA_STATE_DIR")

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections import Counter
-from collections.abc import Callable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from mlvajra.errors import (
-    InferenceError,
-    InvalidInstancesError,
-    MlvajraError,
-    NotReadyError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-)
-from mlvajra.predictor import Predictions
-from mlvajra.serving.metrics import (
-    INFERENCE_DURATION,
-    INSTANCES,
-    INVALID_INSTANCES,
-    PREDICTIONS,
-    render_latest,
-)
-from mlvajra.serving.middleware import REQUEST_ID_SCOPE_KEY
+from mlvajra.errors import NotReadyError, UnsupportedMediaTypeError
+from mlvajra.serving.calls import Answer, Call, answer_in_fastapi, scored
+from mlvajra.serving.metrics import render_latest
 from mlvajra.serving.schemas import ErrorResponse, PredictResponse, StatusResponse, VersionResponse
-from mlvajra.serving.state import service_state
+from mlvajra.serving.state import ServiceState, service_state
 
 logger = logging.getLogger("mlvajra")
 router = APIRouter()
-_In = TypeVar("_In")
-_Out = TypeVar("_Out")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": description}
@@ -53,21 +35,18 @@ def _json(body: bytes, status_code: int = 200) -> Response:
     return Response(body, status_code=status_code, media_type="application/json")
 
 
-async def read_body(request: Request, limit: int) -> bytes | bytearray:
-    """The body, refusing (413) before reading more than `limit` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"body too large: at most {limit} bytes")
-    body = bytearray()  # one growing buffer: joining chunks at the end held the body twice
-    async for chunk in request.stream():
-        if len(body) + len(chunk) > limit:
-            raise PayloadTooLargeError(f"body too large: at most {limit} bytes")
-        body += chunk
-    return body
-
-
 # async def on purpose: the work per request is bounded by MLVAJRA_MAX_INSTANCES (a few ms at
 # 1,000 records), cheaper to run inline than to hand to a thread pool.
+async def answer_predict(state: ServiceState, call: Call) -> Answer:
+    """POST /predict, answered by `mlvajra.serving.asgi` before FastAPI's router."""
+    codec = state.loaded_codec()
+    if call.media_type() != "application/json":
+        raise UnsupportedMediaTypeError("send the body as Content-Type: application/json")
+    body = await call.body(state.body_limit)
+    work = partial(codec.predict, request_id=call.request_id)
+    return Answer(200, scored(state.tally, call.request_id, work, body))
+
+
 @router.post(
     "/predict",
     response_model=PredictResponse,
@@ -83,42 +62,7 @@ async def read_body(request: Request, limit: int) -> bytes | bytearray:
 )
 async def predict(request: Request) -> Response:
     """Score records: one prediction per instance, in request order."""
-    state = service_state(request)
-    codec = state.loaded_codec()
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        raise UnsupportedMediaTypeError("send the body as Content-Type: application/json")
-    body = await read_body(request, state.body_limit)
-    request_id: str = request.scope[REQUEST_ID_SCOPE_KEY]
-    return _json(scored(request, partial(codec.predict, request_id=request_id), body))
-
-
-def scored(request: Request, work: Callable[[_In], tuple[_Out, Predictions]], body: _In) -> _Out:
-    """Run one request's validation and inference, counting it in the metrics every route shares.
-
-    `work` is a codec's whole decode -> predict -> encode step: bad input counts per field, a
-    model failure becomes an `InferenceError` (500, details in the log only).
-    """
-    started = time.perf_counter()
-    try:
-        payload, predictions = work(body)
-    except InvalidInstancesError as error:
-        for field, count in error.field_counts.items():
-            INVALID_INSTANCES.labels(field).inc(count)
-        raise
-    except MlvajraError:
-        raise
-    except Exception as error:
-        logger.exception(
-            "inference failed", extra={"request_id": request.scope.get(REQUEST_ID_SCOPE_KEY)}
-        )
-        raise InferenceError("the model failed on this request; see the service log") from error
-    INFERENCE_DURATION.observe(time.perf_counter() - started)
-    INSTANCES.observe(len(predictions.labels))
-    if predictions.probabilities is not None:
-        for label, count in Counter(predictions.labels.tolist()).items():
-            PREDICTIONS.labels(str(label)).inc(count)
-    return payload
+    return await answer_in_fastapi(answer_predict, request)
 
 
 @router.get("/health", response_model=StatusResponse)
@@ -159,7 +103,8 @@ async def read_version(request: Request) -> VersionResponse:
 
 
 @router.get("/metrics", response_class=Response)
-def read_metrics() -> Response:
+async def read_metrics(request: Request) -> Response:
     """Prometheus metrics of every worker of this service."""
-    body, content_type = render_latest()
+    service_state(request).tally.flush()  # this worker's counts are current; others' within ~1 s
+    body, content_type = await run_in_threadpool(render_latest)  # reads every worker's files
     return Response(body, media_type=content_type)

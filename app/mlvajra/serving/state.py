@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
@@ -12,6 +12,7 @@ from mlvajra.errors import NotReadyError
 from mlvajra.monitoring.export import Exporter
 from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.serving.codec import PredictCodec
+from mlvajra.serving.metrics import Tally
 
 
 @dataclass
@@ -29,6 +30,8 @@ class ServiceState:
     feedback: FeedbackStore | None = None
     """The label store under `MLVAJRA_STATE_DIR` (None: unset)."""
     draining: bool = False
+    tally: Tally = field(default_factory=Tally)
+    """This worker's request metrics (`mlvajra.serving.metrics.Tally`)."""
 
     def loaded_codec(self) -> PredictCodec:
         """The model's codec, or 503 while the model is still loading."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mlvajra.errors import NotReadyError
+from mlvajra.serving.calls import Answer, Call, answer_in_fastapi, scored
 from mlvajra.serving.protocols.mlflow import MlflowCodec, body_kind
-from mlvajra.serving.routes import read_body, scored
-from mlvajra.serving.state import service_state
+from mlvajra.serving.state import ServiceState, service_state
 
 router = APIRouter(tags=["MLflow scoring protocol"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -47,14 +48,18 @@ async def mlflow_ping(request: Request) -> Response:
 
 
 # async def on purpose, as /predict: the work is bounded by MLVAJRA_MAX_INSTANCES.
+async def answer_invocations(codec: MlflowCodec, state: ServiceState, call: Call) -> Answer:
+    """POST /invocations, answered by `mlvajra.serving.asgi` before FastAPI's router."""
+    predictor = state.loaded_codec().predictor
+    kind = body_kind(call.header(b"content-type") or "")
+    # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
+    body = bytes(await call.body(state.body_limit))
+    work = partial(codec.invoke, predictor, kind=kind)
+    return Answer(200, scored(state.tally, call.request_id, work, body))
+
+
 @router.post("/invocations", responses=_ERRORS, openapi_extra=_BODY)
 async def mlflow_invocations(request: Request) -> Response:
     """Score a DataFrame (split or records), instances/inputs, or CSV: `{"predictions": [...]}`."""
-    state = service_state(request)
-    predictor = state.loaded_codec().predictor
     codec: MlflowCodec = request.app.state.mlflow
-    kind = body_kind(request.headers.get("content-type", ""))
-    # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
-    body = bytes(await read_body(request, state.body_limit))
-    payload = scored(request, lambda raw: codec.invoke(predictor, raw, kind), body)
-    return Response(payload, media_type="application/json")
+    return await answer_in_fastapi(partial(answer_invocations, codec), request)

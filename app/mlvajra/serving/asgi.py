@@ -1,0 +1,195 @@
+"""`ServiceApp`, the ASGI app gunicorn serves: request ids, headers, metrics, the access log.
+
+Every request gets its id (echoed when safe, else generated), `X-Model-Version` and `nosniff`,
+one `mlvajra_requests_total` write and one access-log line here. The scoring routes are answered
+here too, straight from their handler (`mlvajra.serving.calls`); every other request goes to the
+FastAPI app (docs, OpenAPI, probes, metadata, feedback), whose exception handlers answer its errors.
+
+While the worker drains, every response also says `Connection: close`: a proxy or client holding
+a keep-alive connection then opens its next one elsewhere, instead of racing the worker's final
+close of an idle connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.datastructures import State
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
+
+from mlvajra.errors import MlvajraError
+from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY, Answer, Call, Handler
+from mlvajra.serving.handlers import ErrorShape, client_closed, internal_error, render_error
+from mlvajra.serving.state import ServiceState
+
+access_log = logging.getLogger("mlvajra.access")
+_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# Route paths are the `endpoint` label; anything else is "other" so clients cannot grow the series.
+_ENDPOINTS = frozenset(
+    {
+        *("/predict", "/health", "/ready", "/version", "/metrics", "/docs", "/openapi.json"),
+        *("/v2", "/v2/health/live", "/v2/health/ready", "/ping", "/invocations"),
+        *("/drift", "/quality", "/feedback"),
+    }
+)
+_CLOSE = (b"connection", b"close")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+Matcher = Callable[[str], str | None]
+"""A path -> the route's template (the `endpoint` label) if the path is that route's, else None."""
+
+
+class ServiceApp:
+    """The service: fast scoring routes, everything else through `api` (the FastAPI app)."""
+
+    def __init__(
+        self,
+        api: FastAPI,
+        service: ServiceState,
+        scoring: Mapping[str, Handler],
+        templated: Sequence[tuple[Matcher, Handler]],
+        error_shapes: Sequence[tuple[str, ErrorShape]],
+    ) -> None:
+        """`scoring`: POST path -> handler; `templated`: (matcher, handler) for paths with
+        parameters; `error_shapes`: (path prefix, renderer) for protocols' own error bodies."""
+        self.api = api
+        self._service = service
+        self._scoring = scoring
+        self._templated = templated
+        self._error_shapes = error_shapes
+        self._version_header = (b"x-model-version", service.manifest.version.encode())
+
+    @property
+    def state(self) -> State:
+        """The FastAPI app's state (`state.service` is the worker's `ServiceState`)."""
+        return self.api.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.api(scope, receive, send)  # the lifespan
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex.encode()
+        scope[REQUEST_ID_SCOPE_KEY] = request_id.decode()
+        headers = [(b"x-request-id", request_id), self._version_header, _NOSNIFF]
+        if self._service.draining:
+            headers.append(_CLOSE)
+        endpoint, handler = self._match(scope)
+        status = 500
+        try:
+            if handler is None:
+                status = await self._through_api(scope, receive, send, headers)
+                endpoint = endpoint or _route_template(scope)
+            else:
+                status = await self._answer(handler, scope, receive, send, headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            self._service.tally.answered(endpoint or "other", status, elapsed)
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": scope[REQUEST_ID_SCOPE_KEY],
+                    "method": scope["method"],
+                    "path": endpoint or "other",
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "model_version": self._service.manifest.version,
+                },
+            )
+
+    def _match(self, scope: Scope) -> tuple[str | None, Handler | None]:
+        """(endpoint label if known now, the scoring handler for a POST to a scoring route)."""
+        path: str = scope["path"]
+        known = path if path in _ENDPOINTS else None
+        if scope["method"] != "POST":
+            return known, None
+        handler = self._scoring.get(path)
+        if handler is not None:
+            return path, handler
+        for match, handler in self._templated:
+            template = match(path)
+            if template is not None:
+                return template, handler
+        return known, None
+
+    async def _answer(
+        self,
+        handler: Handler,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: list[tuple[bytes, bytes]],
+    ) -> int:
+        call = Call(scope, receive)
+        try:
+            answer = await handler(self._service, call)
+        except MlvajraError as error:
+            answer = self._error(call, error.status_code, error.code, error.message, error.details)
+        except ClientDisconnect:
+            answer = self._error(call, *client_closed())
+        except Exception as error:
+            answer = self._error(call, *internal_error(error, call.request_id, self._expose))
+        headers += [
+            (b"content-type", answer.media_type),
+            (b"content-length", str(len(answer.body)).encode()),
+            *answer.headers,
+        ]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+        return answer.status
+
+    @property
+    def _expose(self) -> bool:
+        return self._service.settings.expose_errors
+
+    def _error(
+        self,
+        call: Call,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[Mapping[str, Any]] = (),
+    ) -> Answer:
+        shapes = self._error_shapes
+        return Answer(
+            *render_error(shapes, call.path, status, code, message, details, call.request_id)
+        )
+
+    async def _through_api(
+        self, scope: Scope, receive: Receive, send: Send, headers: list[tuple[bytes, bytes]]
+    ) -> int:
+        status = 500
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *headers]
+            await send(message)
+
+        await self.api(scope, receive, send_with_headers)
+        return status
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (`/v2/models/{model_name}`), never the raw path.
+
+    Templates come from the code, so the series stay bounded; unmatched paths are "other".
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    return template if isinstance(template, str) and "{" in template else "other"
+
+
+def _incoming_request_id(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return value if _VALID_REQUEST_ID.fullmatch(value) else None
+    return None
