@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mlvajra.artifact import Manifest
 from mlvajra.inputs import Problem, build_record_type
-from mlvajra.serving.codec import problem_at
+from mlvajra.serving.bounds import problem_at
 
 REFERENCE_ROWS: list[tuple[dict[str, Any], str]] = [
     (

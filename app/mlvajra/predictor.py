@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mlvajra.artifact import Manifest
+from mlvajra.artifact import InputSpec, Manifest
 from mlvajra.inputs import MISSING_CATEGORY
 from mlvajra.runners import Columns, ModelRunner
 
@@ -26,6 +26,16 @@ class Predictions:
     probabilities: npt.NDArray[Any] | None
 
 
+def model_column(spec: InputSpec, values: list[Any]) -> npt.NDArray[Any]:
+    """An input's validated values as the (rows, 1) array both model formats take: float64 for
+    numbers, integers and booleans (null -> NaN), objects for text (null -> the marker)."""
+    if spec.type == "string":
+        text = [MISSING_CATEGORY if value is None else value for value in values]
+        return np.array(text, dtype=object).reshape(-1, 1)
+    # None becomes NaN here, which the pipeline's imputer fills.
+    return np.array(values, dtype=np.float64).reshape(-1, 1)
+
+
 class Predictor:
     """Scores validated input with the artifact's runner."""
 
@@ -34,20 +44,11 @@ class Predictor:
         self._runner = runner
 
     def columns(self, records: Sequence[dict[str, Any]]) -> dict[str, npt.NDArray[Any]]:
-        """One (rows, 1) array per input: float64 numbers (null -> NaN), text (null -> marker)."""
-        columns: dict[str, npt.NDArray[Any]] = {}
-        for spec in self.manifest.inputs:
-            values = [record[spec.name] for record in records]
-            if spec.type == "string":
-                array = np.array(
-                    [MISSING_CATEGORY if value is None else value for value in values],
-                    dtype=object,
-                )
-            else:
-                # None becomes NaN here, which the pipeline's imputer fills.
-                array = np.array(values, dtype=np.float64)
-            columns[spec.name] = array.reshape(-1, 1)
-        return columns
+        """One (rows, 1) array per input (`model_column`)."""
+        return {
+            spec.name: model_column(spec, [record[spec.name] for record in records])
+            for spec in self.manifest.inputs
+        }
 
     def run(self, records: Sequence[dict[str, Any]]) -> Predictions:
         """Score validated records."""

@@ -193,3 +193,21 @@ def test_inference_failure_is_500_in_the_envelope_and_the_app_keeps_serving(
         assert "RuntimeError" in caplog.text
         app.state.service.codec = working
         assert _post(client, {"instances": [record]}).status_code == 200
+
+
+def test_scoring_routes_are_answered_before_fastapi(artifact_dir: Path) -> None:
+    """POST /predict, /invocations and V2 infer never reach FastAPI's router: with the router
+    gone, they still answer, in their own shapes, while every other route fails."""
+    app = create_app(Settings(model_dir=artifact_dir))
+    with TestClient(app) as client:
+        app.api.router.routes.clear()
+        record = REFERENCE_ROWS[0][0]
+        predicted = client.post("/predict", json={"instances": [record]})
+        assert predicted.status_code == 200
+        assert predicted.headers["x-request-id"]
+        mlflow = client.post("/invocations", json={"dataframe_records": [record]})
+        assert mlflow.status_code == 200
+        refused = client.post("/v2/models/penguins/infer", json={"inputs": []})
+        assert refused.status_code == 400
+        assert "error" in refused.json()
+        assert client.get("/health").status_code == 404

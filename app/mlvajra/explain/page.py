@@ -61,8 +61,8 @@ def create_explore_app(debugger: Debugger, reference: Reference) -> FastAPI:
     async def explain(request: Request) -> Response:
         """Step-by-step output and contributions for `{"instances": [one or two records]}`."""
         body = await _bounded_body(request)
-        records = codec.decode(body)
-        explanation = debugger.explain(codec.predictor.columns(records))
+        _, columns = codec.decode(body)
+        explanation = debugger.explain(columns)
         payload = explanation_json(explanation, codec.prediction_objects(explanation.predictions))
         return Response(
             orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),

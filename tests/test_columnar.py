@@ -1,0 +1,109 @@
+"""`columnar.accept` takes a body only when record-by-record validation would, with its result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
+
+from mlvajra.artifact import InputSpec
+from mlvajra.columnar import accept
+from mlvajra.inputs import FLOAT32_MAX, INTEGER_LIMIT, MAX_STRING_LENGTH, build_record_type
+from mlvajra.predictor import model_column
+
+INPUTS = [
+    InputSpec(name="n", type="number", nullable=True),
+    InputSpec(name="i", type="integer", nullable=False),
+    InputSpec(name="j", type="integer", nullable=True),
+    InputSpec(name="s", type="string", nullable=True),
+    InputSpec(name="b", type="boolean", nullable=False),
+]
+RECORDS = TypeAdapter(list[build_record_type(INPUTS)])  # type: ignore[misc]
+# Values at and across every limit, of every JSON type.
+EDGES: list[Any] = [
+    None, True, False, 0, 1, -7, 3, 2007, 2007.0, 2007.5, -0.0, 0.1, 1e-300, 1e300,
+    FLOAT32_MAX, -FLOAT32_MAX, 3.5e38, INTEGER_LIMIT - 1, INTEGER_LIMIT, INTEGER_LIMIT + 1,
+    -INTEGER_LIMIT, float(INTEGER_LIMIT), 2.0**60, 2**63 - 1, "", "a", "2007",
+    "x" * MAX_STRING_LENGTH,
+    "x" * (MAX_STRING_LENGTH + 1), [], {},
+]  # fmt: skip
+VALID: dict[str, list[Any]] = {
+    "n": [None, 0, 1, -7, 2007.0, 0.1, 1e300, FLOAT32_MAX],
+    "i": [0, 3, 2007, 2007.0, INTEGER_LIMIT - 1, -INTEGER_LIMIT + 1],
+    "j": [None, 3, 2007.0],
+    "s": [None, "", "a", "2007", "x" * MAX_STRING_LENGTH],
+    "b": [True, False],
+}
+
+
+@st.composite
+def records(draw: st.DrawFn) -> list[Any]:
+    """Mostly valid records, some with one value, key or record made wrong."""
+    rows = []
+    for _ in range(draw(st.integers(1, 6))):
+        row: Any = {name: draw(st.sampled_from(values)) for name, values in VALID.items()}
+        change = draw(st.sampled_from(["none", "none", "value", "drop", "extra", "shape"]))
+        name = draw(st.sampled_from(sorted(VALID)))
+        if change == "value":
+            row[name] = draw(st.sampled_from(EDGES))
+        elif change == "drop":
+            del row[name]
+        elif change == "extra":
+            row["unknown"] = 1
+        elif change == "shape":
+            row = draw(st.sampled_from([[], "record", None, 1]))
+        rows.append(row)
+    return rows
+
+
+def _agree(rows: list[Any], may_leave: bool = False) -> None:
+    """`accept` refuses what validation refuses, takes the rest (unless `may_leave`) and gives
+    what validation gives."""
+    body = orjson.dumps({"instances": rows})
+    accepted = accept(orjson.loads(body), INPUTS, max_records=100)
+    try:
+        expected = RECORDS.validate_json(orjson.dumps(rows))
+    except ValidationError:
+        assert accepted is None, f"accepted {rows}, which validation refuses"
+        return
+    if accepted is None:
+        assert may_leave, f"left a valid body to validation: {rows}"
+        return
+    got, columns = accepted
+    assert got == expected
+    assert [{k: type(v) for k, v in r.items()} for r in got] == [
+        {k: type(v) for k, v in r.items()} for r in expected
+    ]
+    for spec in INPUTS:
+        want = model_column(spec, [record[spec.name] for record in expected])
+        assert columns[spec.name].dtype == want.dtype
+        assert np.array_equal(columns[spec.name], want, equal_nan=want.dtype != object)
+
+
+BASE = {name: values[1] for name, values in VALID.items()}
+
+
+def test_every_edge_value_in_every_input() -> None:
+    for name in VALID:
+        for value in EDGES:
+            # An integer of exactly 2**53 is valid; float64 cannot tell it from 2**53 + 1.
+            exactly_the_limit = type(value) in (int, float) and abs(value) == INTEGER_LIMIT
+            _agree([BASE, {**BASE, name: value}], may_leave=exactly_the_limit)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records())
+def test_mixed_bodies_agree(rows: list[Any]) -> None:
+    _agree(rows, may_leave=True)
+
+
+def test_takes_a_plain_valid_body() -> None:
+    rows = [{"n": 1, "i": 2007.0, "j": None, "s": "a", "b": True}] * 3
+    accepted = accept({"instances": rows}, INPUTS, max_records=100)
+    assert accepted is not None
+    assert accepted[0][0] == {"n": 1.0, "i": 2007, "j": None, "s": "a", "b": True}
+    assert accept({"instances": rows}, INPUTS, max_records=2) is None  # too many: judged later
