@@ -78,3 +78,38 @@ def test_batched_handler_holds_info_lines_until_flush_but_writes_warnings_at_onc
     finally:
         logger.removeHandler(handler)
         handler.flush()
+
+
+def test_the_fast_info_writer_writes_the_line_logging_would(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from mlvajra.logs import BatchedStderrHandler, info_writer
+
+    fields = {"request_id": "r-1", "status": 200, "duration_ms": 0.5}
+    lines = []
+    for fast in (False, True):
+        logger = logging.getLogger(f"mlvajra.test-writer-{fast}")
+        logger.propagate = False
+        handler = BatchedStderrHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
+        write = info_writer(logger, "request")
+        if fast:
+            write(fields)
+        else:
+            logger.info("request", extra=fields)
+        handler.flush()
+        entry = json.loads(capfd.readouterr().err)
+        assert entry.pop("logger") == logger.name
+        assert entry.pop("time")
+        lines.append(entry)
+    assert (
+        lines[0]
+        == lines[1]
+        == {"level": "info", "message": "request", "pid": lines[0]["pid"]} | fields
+    )
+    logger.setLevel(logging.WARNING)
+    info_writer(logger, "request")(fields)
+    handler.flush()
+    assert capfd.readouterr().err == ""

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +39,16 @@ def redacted_traceback(error: BaseException) -> str:
     return "\n\nwhich led to:\n\n".join(parts)
 
 
+def _entry(created: float, level: str, logger: str, message: str) -> dict[str, Any]:
+    """The fields every line starts with (`pid` comes next)."""
+    return {
+        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        "level": level,
+        "logger": logger,
+        "message": message,
+    }
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record as a JSON object with its `extra` fields."""
 
@@ -46,13 +57,8 @@ class JsonFormatter(logging.Formatter):
         self.expose_errors = expose_errors
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,
-        }
+        entry = _entry(record.created, record.levelname.lower(), record.name, record.getMessage())
+        entry["pid"] = record.process
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -91,9 +97,17 @@ class BatchedStderrHandler(logging.Handler):
         except Exception:
             self.handleError(record)
             return
+        self._add(line, urgent=record.levelno >= logging.WARNING)
+
+    def add_line(self, line: bytes) -> None:
+        """Queue one line that is already formatted (ending with a newline)."""
+        with self.lock:  # type: ignore[union-attr]
+            self._add(line, urgent=False)
+
+    def _add(self, line: bytes, urgent: bool) -> None:
         self._pending.append(line)
         self._size += len(line)
-        if self._size >= self.batch_bytes or record.levelno >= logging.WARNING:
+        if self._size >= self.batch_bytes or urgent:
             self._write()
         elif self._flusher is None:
             self._flusher = threading.Thread(target=self._flush_every_interval, daemon=True)
@@ -121,6 +135,31 @@ class BatchedStderrHandler(logging.Handler):
         self._pending = []
         self._size = 0
         self._flusher = None
+
+
+def info_writer(logger: logging.Logger, message: str) -> Callable[[dict[str, Any]], None]:
+    """A function logging `message` with the fields it is given, as `logger.info(message,
+    extra=fields)` would, for a line logged on every request (the access log).
+
+    With the logger's one handler a `BatchedStderrHandler`, the line goes straight into its batch:
+    a LogRecord (its caller lookup, thread and process names) and the formatter call cost more
+    than answering a one-record prediction. Otherwise (tests, another configuration) it is
+    `logger.info`. The choice is made now: call this after logging is configured.
+    """
+    handlers = logger.handlers
+    if not logger.isEnabledFor(logging.INFO):
+        return lambda fields: None
+    if len(handlers) != 1 or not isinstance(handlers[0], BatchedStderrHandler) or logger.filters:
+        return lambda fields: logger.info(message, extra=fields)
+    handler, name = handlers[0], logger.name
+
+    def write(fields: dict[str, Any]) -> None:
+        entry = _entry(time.time(), "info", name, message)
+        entry["pid"] = os.getpid()
+        entry.update(fields)
+        handler.add_line(orjson.dumps(entry, default=str) + b"\n")
+
+    return write
 
 
 def logging_config(level: str, expose_errors: bool = False) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Message, Receive, Scope, Send
 
 from mlvajra.errors import MlvajraError
+from mlvajra.logs import info_writer
 from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY, Answer, Call, Handler
 from mlvajra.serving.handlers import ErrorShape, client_closed, internal_error, render_error
 from mlvajra.serving.state import ServiceState
@@ -64,7 +65,9 @@ class ServiceApp:
         self._scoring = scoring
         self._templated = templated
         self._error_shapes = error_shapes
-        self._version_header = (b"x-model-version", service.manifest.version.encode())
+        self._model_version = service.manifest.version
+        self._version_header = (b"x-model-version", self._model_version.encode())
+        self._access = info_writer(access_log, "request")
 
     @property
     def state(self) -> State:
@@ -92,16 +95,15 @@ class ServiceApp:
         finally:
             elapsed = time.perf_counter() - started
             self._service.tally.answered(endpoint or "other", status, elapsed)
-            access_log.info(
-                "request",
-                extra={
+            self._access(
+                {
                     "request_id": scope[REQUEST_ID_SCOPE_KEY],
                     "method": scope["method"],
                     "path": endpoint or "other",
                     "status": status,
                     "duration_ms": round(elapsed * 1000, 3),
-                    "model_version": self._service.manifest.version,
-                },
+                    "model_version": self._model_version,
+                }
             )
 
     def _match(self, scope: Scope) -> tuple[str | None, Handler | None]:
