@@ -13,9 +13,9 @@ close of an idle connection.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -79,7 +79,8 @@ class ServiceApp:
             await self.api(scope, receive, send)  # the lifespan
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex.encode()
+        # 128 random bits in hex, as uuid4().hex has but for its version bits, at half the cost.
+        request_id = _incoming_request_id(scope) or os.urandom(16).hex().encode()
         scope[REQUEST_ID_SCOPE_KEY] = request_id.decode()
         headers = [(b"x-request-id", request_id), self._version_header, _NOSNIFF]
         if self._service.draining:
