@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlvajra.artifact import Format, InputSpec
@@ -55,6 +56,10 @@ class Settings(BaseSettings):
     unix_socket: Path | None = None
     """Also listen on this unix socket: the stack's nginx reaches a color through it."""
 
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Also listen on `host:metrics_port`, answering only GET/HEAD /metrics, /health and /ready
+    (404 for anything else): the port for Prometheus and probes beside a proxied unix socket."""
+
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error|critical)$")
     """Log level of every logger; logs are JSON lines on stderr."""
 
@@ -97,6 +102,21 @@ class Settings(BaseSettings):
     """PEM public key: refuse an artifact whose `manifest.sig` it does not verify (`mlvajra
     sign`; needs the `signing` extra)."""
 
+    @field_validator("metrics_port")
+    @classmethod
+    def _metrics_port_is_not_the_service_port(
+        cls, metrics_port: int | None, info: ValidationInfo
+    ) -> int | None:
+        main = _tcp_port(info.data.get("bind") or f"host:{info.data.get('port')}")
+        if metrics_port is not None and metrics_port == main:
+            raise PydanticCustomError(
+                "same_port",
+                "the metrics port must differ from the service's port ({port}), which serves "
+                "everything",
+                {"port": main},
+            )
+        return metrics_port
+
     def body_limit_for(self, inputs: list[InputSpec]) -> int:
         """`max_body_bytes`, or what `max_instances` of the longest valid records take."""
         return self.max_body_bytes or BODY_ENVELOPE_BYTES + self.max_instances * record_json_bytes(
@@ -122,7 +142,17 @@ class Settings(BaseSettings):
         binds = [self.bind or f"{self.host}:{self.port}"]
         if self.unix_socket is not None:
             binds.append(f"unix:{self.unix_socket}")
+        if self.metrics_port is not None:
+            binds.append(f"{self.host}:{self.metrics_port}")
         return binds
+
+
+def _tcp_port(address: str) -> int | None:
+    """The port of a gunicorn bind `host:port`; None for `unix:/path` or `fd://N`."""
+    if address.startswith(("unix:", "fd://")):
+        return None
+    _, _, port = address.rpartition(":")
+    return int(port) if port.isdigit() else None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlvajra.config import Settings
+from mlvajra.config import Settings, load_settings
 from mlvajra.stack import nginx as edge_config
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, EdgeOptions, render, render_local
 from tests.topology.processes import BIN, NGINX, ROOT, free_port
@@ -76,6 +76,25 @@ def test_compose_file_is_valid_and_only_nginx_is_published(
     broken = tmp_path / "compose.yml"
     broken.write_text("services:\n  blue:\n    image: x\n    stop_grace_period: soon\n")
     assert _compose("config", file=broken).returncode != 0, "control: compose must refuse it"
+
+
+def test_compose_colors_serve_the_app_on_loopback_and_the_network_ops_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What the compose network reaches of a color is its metrics port (ops routes only)."""
+    services = json.loads(_compose("config", "--format", "json").stdout)["services"]
+    for name in [*os.environ]:
+        if name.startswith("MLVAJRA_") or name in {"HOST", "PORT"}:
+            monkeypatch.delenv(name)
+    for color in ("blue", "green"):
+        environment = services[color]["environment"]
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value or "")
+        settings = load_settings()
+        tcp = [bind for bind in settings.binds if not bind.startswith("unix:")]
+        # The probe (healthcheck, the stack's gates) asks 127.0.0.1:PORT inside the container.
+        assert tcp == [f"127.0.0.1:{settings.port}", f"0.0.0.0:{settings.metrics_port}"], color
+        assert services[color]["expose"] == [str(settings.metrics_port)], color
 
 
 def test_compose_nginx_environment_renders_a_valid_config(tmp_path: Path) -> None:

@@ -54,12 +54,12 @@ def test_mlvajra_serve_runs_gunicorn_with_the_project_config(
 
     from tests.topology.processes import BIN, free_port, wait_for
 
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     command = [str(BIN / "mlvajra"), "serve", "--model-dir", str(artifact_dir)]
     with (tmp_path / "serve.log").open("wb") as log:
         process = subprocess.Popen(
-            [*command, "--port", str(port), "--workers", "1"],
+            [*command, "--port", str(port), "--workers", "1", "--metrics-port", str(metrics_port)],
             cwd=tmp_path,  # not the checkout: the config is found beside the package
             env=env,
             stdout=log,
@@ -69,6 +69,9 @@ def test_mlvajra_serve_runs_gunicorn_with_the_project_config(
         wait_for(f"http://127.0.0.1:{port}/ready", 30, process)
         version = httpx.get(f"http://127.0.0.1:{port}/version").json()
         assert (version["name"], version["version"]) == ("penguins", "1")
+        ops = f"http://127.0.0.1:{metrics_port}"
+        assert httpx.get(f"{ops}/ready").status_code == 200
+        assert httpx.get(f"{ops}/version").status_code == 404, "the metrics port: ops only"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0

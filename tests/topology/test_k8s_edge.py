@@ -3,12 +3,14 @@ unix socket, and the config it renders from the compose files passes `nginx -t`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from mlvajra.config import load_settings
 from mlvajra.stack.nginx import SITE_TEMPLATE, TEMPLATES, render
 from tests.topology.processes import NGINX, ROOT
 from tests.topology.tools import run_tool
@@ -46,7 +48,7 @@ def test_the_service_reaches_nginx_only_and_nginx_reaches_gunicorn_on_the_socket
     # Prometheus scrapes gunicorn's port, which the Service does not target.
     annotations = _pod()["metadata"]["annotations"]
     assert int(annotations["prometheus.io/port"]) == _port(service, "metrics")
-    socket = Path(_env(service)["MLVAJRA_UNIX_SOCKET"])
+    socket = Path(_env(service)["MLVAJRA_BIND"].removeprefix("unix:"))
     assert Path(_env(nginx)["MLVAJRA_ACTIVE_SOCKET"]) == socket
     assert Path(_env(nginx)["MLVAJRA_SOCKET_DIR"]) == socket.parent
     for container in (service, nginx):
@@ -59,6 +61,26 @@ def test_the_service_reaches_nginx_only_and_nginx_reaches_gunicorn_on_the_socket
     policy = yaml.safe_load((K8S / "networkpolicy.yaml").read_text())["spec"]["ingress"]
     open_ports = [port["port"] for rule in policy if "from" not in rule for port in rule["ports"]]
     assert open_ports == [_port(nginx, "http")]
+
+
+def test_gunicorn_binds_the_app_on_the_socket_only_and_tcp_for_ops_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    containers = _containers()
+    service, nginx = containers["mlvajra"], containers["nginx"]
+    metrics_port = _port(service, "metrics")
+    assert int(_env(service)["MLVAJRA_METRICS_PORT"]) == metrics_port
+    # The settings gunicorn reads in the pod: its binds, from the pod's environment alone.
+    for name in [*os.environ]:
+        if name.startswith("MLVAJRA_") or name in {"HOST", "PORT"}:
+            monkeypatch.delenv(name)
+    for name, value in _env(service).items():
+        monkeypatch.setenv(name, value)
+    binds = load_settings().binds
+    assert f"unix:{_env(nginx)['MLVAJRA_ACTIVE_SOCKET']}" in binds
+    # The one TCP listener is the metrics port (mlvajra.serving.listeners): no TCP port serves the
+    # app in the pod apart from nginx's.
+    assert [bind for bind in binds if not bind.startswith("unix:")] == [f"0.0.0.0:{metrics_port}"]
 
 
 def test_the_pods_nginx_config_renders_as_the_image_does_and_passes_nginx_t(

@@ -26,9 +26,13 @@ def test_kubernetes_pods_hold_no_token_spread_keep_one_and_talk_to_nothing() -> 
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["egress"] == []
     assert [port["port"] for rule in policy["ingress"] for port in rule["ports"]] == [8080, 8000]
-    # gunicorn's own port (metrics) only from the monitoring namespace, not from every pod.
+    # gunicorn's metrics port (ops routes only) only from the monitoring namespace, not from
+    # every pod.
     assert "from" not in policy["ingress"][0]
     assert "from" in policy["ingress"][1]
+    service = pod["containers"][0]
+    environment = {item["name"]: item["value"] for item in service["env"]}
+    assert int(environment["MLVAJRA_METRICS_PORT"]) == policy["ingress"][1]["ports"][0]["port"]
 
 
 def test_kubernetes_manifests_validate_offline(tmp_path: Path) -> None:

@@ -33,9 +33,22 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(help="Processes; default: MLVAJRA_WORKERS, one per CPU.")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Also listen here for /metrics, /health and /ready only; default: "
+            "MLVAJRA_METRICS_PORT, none."
+        ),
+    ] = None,
 ) -> None:
     """Run gunicorn with uvicorn workers: the same server as the container and the stack."""
-    overrides = {"MODEL_DIR": model_dir, "HOST": host, "PORT": port, "WORKERS": workers}
+    overrides = {
+        "MODEL_DIR": model_dir,
+        "HOST": host,
+        "PORT": port,
+        "WORKERS": workers,
+        "METRICS_PORT": metrics_port,
+    }
     for name, value in overrides.items():
         if value is not None:
             os.environ[f"MLVAJRA_{name}"] = str(value)

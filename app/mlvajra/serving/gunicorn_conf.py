@@ -41,9 +41,10 @@ graceful_timeout = 20
 # No preload: onnxruntime sessions must be created after fork. No max_requests: recycled workers
 # leave metric files behind and no leak has been measured.
 preload_app = False
-# reuse_port gives each worker its own TCP socket (busiest worker 51 %, bench/), but a worker
-# binding a unix path removes the previous worker's socket file: with one, the master binds both.
-reuse_port = _settings.unix_socket is None
+# reuse_port gives each worker its own TCP sockets (busiest worker 51 %, bench/), the metrics
+# port's too, but a worker binding a unix path removes the previous worker's socket file: with one
+# (MLVAJRA_UNIX_SOCKET or a `unix:` MLVAJRA_BIND), the master binds them all.
+reuse_port = not any(address.startswith("unix:") for address in bind)
 # Sockets (and files) for the owner and its group only: a unix socket is mode 0777 under gunicorn's
 # default umask 0, so any local user could call the service past nginx's limits. In compose, nginx
 # joins the colors' group (docker-compose.yml); the local stack runs both as one user.
