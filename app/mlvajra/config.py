@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationError
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
     """PEM public key: refuse an artifact whose `manifest.sig` it does not verify (`mlvajra
     sign`; needs the `signing` extra)."""
 
+    worker_user: str | None = Field(default=None, min_length=1)
+    """Started as root, gunicorn runs its workers as this user and its primary group (the master
+    stays root: it binds, verifies the artifact and hands the bytes over); ignored otherwise.
+    The local stack sets it from MLVAJRA_STACK_USER."""
+
     def body_limit_for(self, inputs: list[InputSpec]) -> int:
         """`max_body_bytes`, or what `max_instances` of the longest valid records take."""
         return self.max_body_bytes or BODY_ENVELOPE_BYTES + self.max_instances * record_json_bytes(
@@ -146,3 +152,16 @@ class StackSettings(BaseSettings):
 
     docker: str = "docker"
     """The docker CLI, for `--backend compose`."""
+
+    stack_user: str = Field(default="nobody", min_length=1)
+    """Started as root, the local stack runs nginx's and the colors' workers as this user and
+    its primary group (`nobody`, `nogroup` on Debian)."""
+
+
+def account(user: str, setting: str) -> tuple[int, int]:
+    """The uid and primary gid of `user`, or a one-line `ConfigError` naming `setting`."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError(f"{setting}: no user {user!r} on this machine") from None
+    return entry.pw_uid, entry.pw_gid
