@@ -12,7 +12,7 @@ from mlvajra.errors import ConfigError, StackError
 from mlvajra.stack import commands, state
 from mlvajra.stack.local import LocalBackend
 from mlvajra.stack.nginx import EdgeOptions, render_local
-from mlvajra.stack.platform import Release
+from mlvajra.stack.platform import ColorState, Release
 from mlvajra.stack.runtime import Runtime
 from mlvajra.stack.switch import release_of
 from tests.fixtures import NOBODY, root_workers_env
@@ -62,11 +62,20 @@ def test_a_feedback_dir_the_workers_cannot_write_is_refused_before_the_color_sta
     folder.mkdir()
     runtime = Runtime(directory=str(folder), user="nobody", group="nogroup", uid=NOBODY.pw_uid,
                       gid=NOBODY.pw_gid)  # fmt: skip
+    (tmp_path / "stack").mkdir()
     local = LocalBackend(tmp_path / "stack", EdgeOptions(body_limit=1 << 20), 1, runtime)
     release: Release = release_of(artifact_dir)[0]
-    with pytest.raises(StackError, match=f"MLVAJRA_STATE_DIR {feedback}: .* run as nobody"):
-        local.start_color("blue", release)
-    assert not list((tmp_path / "stack").glob("blue-*.log")), "no color started"
+    try:
+        with pytest.raises(StackError, match=f"MLVAJRA_STATE_DIR {feedback}: .* run as nobody"):
+            local.start_color("blue", release)
+    finally:
+        started = [local.stop_color(color) for color in _started(local, release)]
+    assert started == [], "no color started"
+
+
+def _started(local: LocalBackend, release: Release) -> list[ColorState]:
+    """The colors `local` started, had the check let one through."""
+    return [ColorState.of("blue", release, 1, pid=pid) for pid in local._children]
 
 
 def test_nginx_workers_get_a_user_and_temp_folder_only_when_given(tmp_path: Path) -> None:

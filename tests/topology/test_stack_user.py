@@ -72,8 +72,9 @@ def test_a_root_stack_serves_switches_and_labels_through_unprivileged_workers(
     stack: Stack, artifact_dir: Path, artifact_v2_dir: Path, one_record: dict[str, Any]
 ) -> None:
     """Through nginx: a body above nginx's 64 KiB memory buffer (a worker writes it to a temp
-    file), the workers' metrics, a feedback store in a folder only `nobody` may write to, and a
-    blue/green switch; the state dir itself stays under pytest's private (0700) folders."""
+    file in the runtime folder), the workers' metrics, a feedback store in a folder only `nobody`
+    may write to, and a blue/green switch; the state dir stays under pytest's private (0700)
+    folders."""
     feedback = Path(tempfile.mkdtemp(prefix="mlvajra-feedback-"))
     os.chown(feedback, NOBODY.pw_uid, NOBODY.pw_gid)
     try:
@@ -84,11 +85,12 @@ def test_a_root_stack_serves_switches_and_labels_through_unprivileged_workers(
         _assert_unprivileged(_color_workers(stack, "blue", 2), 2)
         _assert_unprivileged(_nginx_workers(stack), 1)
 
-        many = {"instances": one_record["instances"] * 600}
-        assert len(httpx.Request("POST", "/", json=many).read()) > 64 * 1024
+        many = {"instances": one_record["instances"] * 1000}
         answer = httpx.post(f"{stack.url}/predict", json=many, timeout=30)
         assert answer.status_code == 200, answer.text
-        assert len(answer.json()["predictions"]) == 600
+        assert len(answer.json()["predictions"]) == 1000
+        log = (stack.state_dir / "nginx" / "error.log").read_text()
+        assert f"buffered to a temporary file {runtime}/nginx/client_body_temp/" in log
         labels = {"feedback": [{"instance": row, "label": label} for row, label in REFERENCE_ROWS]}
         stored = httpx.post(f"{stack.url}/feedback", json=labels, timeout=10)
         assert stored.status_code == 201, stored.text
