@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import pwd
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,9 @@ from pydantic import TypeAdapter, ValidationError
 from mlvajra.artifact import Manifest
 from mlvajra.inputs import Problem, build_record_type
 from mlvajra.serving.bounds import problem_at
+from mlvajra.stack.runtime import unreadable_python
+
+NOBODY = pwd.getpwnam("nobody")
 
 REFERENCE_ROWS: list[tuple[dict[str, Any], str]] = [
     (
@@ -113,3 +119,13 @@ def penguin_column(rows: Sequence[dict[str, Any]], name: str) -> npt.NDArray[Any
     """One input of `rows` as the (rows, 1) numpy array a V2 client sends for its datatype."""
     dtype = _NUMPY_TYPES[PENGUIN_DATATYPES[name]]
     return np.array([row[name] for row in rows], dtype=dtype).reshape(-1, 1)
+
+
+@functools.cache
+def root_workers_env() -> dict[str, str]:
+    """As root with a Python `nobody` cannot read (this machine's lives under /root), `stack up`
+    refuses unprivileged workers: stack tests keep root workers there, knowingly, but for
+    tests/topology/test_stack_user.py, which runs a Python `nobody` can read."""
+    if os.geteuid() == 0 and unreadable_python(NOBODY.pw_uid, NOBODY.pw_gid) is not None:
+        return {"MLVAJRA_STACK_USER": "root"}
+    return {}

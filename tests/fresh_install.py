@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.fixtures import root_workers_env
 from tests.topology.processes import NGINX
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def _user_env(venv: Path) -> dict[str, str]:
         path.append(str(Path(NGINX).parent))  # nginx is found on PATH, as the user's is
     dropped = ("PYTHON", "MLVAJRA_", "VIRTUAL_ENV", "PROMETHEUS_MULTIPROC_DIR")
     env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
-    return {**env, "PATH": os.pathsep.join(path)}
+    return {**env, "PATH": os.pathsep.join(path), **root_workers_env()}
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:

@@ -39,6 +39,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures import root_workers_env
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
@@ -121,7 +123,7 @@ def _environment(edge_port: int) -> dict[str, str]:
     }
     environment["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"
     environment["EDGE_PORT"] = str(edge_port)
-    return environment
+    return {**environment, **root_workers_env()}
 
 
 @contextlib.contextmanager

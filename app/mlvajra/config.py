@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
@@ -102,6 +103,11 @@ class Settings(BaseSettings):
     """PEM public key: refuse an artifact whose `manifest.sig` it does not verify (`mlvajra
     sign`; needs the `signing` extra)."""
 
+    worker_user: str | None = Field(default=None, min_length=1)
+    """Started as root, gunicorn runs its workers as this user and its primary group (the master
+    stays root: it binds, verifies the artifact and hands the bytes over); ignored otherwise.
+    The local stack sets it from MLVAJRA_STACK_USER."""
+
     @field_validator("metrics_port")
     @classmethod
     def _metrics_port_is_not_the_service_port(
@@ -176,3 +182,16 @@ class StackSettings(BaseSettings):
 
     docker: str = "docker"
     """The docker CLI, for `--backend compose`."""
+
+    stack_user: str = Field(default="nobody", min_length=1)
+    """Started as root, the local stack runs nginx's and the colors' workers as this user and
+    its primary group (`nobody`, `nogroup` on Debian)."""
+
+
+def account(user: str, setting: str) -> tuple[int, int]:
+    """The uid and primary gid of `user`, or a one-line `ConfigError` naming `setting`."""
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError(f"{setting}: no user {user!r} on this machine") from None
+    return entry.pw_uid, entry.pw_gid

@@ -36,3 +36,4 @@ def test_up_stops_blue_when_nginx_fails_with_any_error(
 
     assert backend.calls == ["start blue", "stop blue", "stop edge"]
     assert not (tmp_path / "stack" / state.STATE_FILE).exists()
+    assert not list(tmp_path.glob("mlvajra-stack-*")), "nor the runtime folder made as root"

@@ -145,7 +145,9 @@ class Nginx:
         options.setdefault("body_limit", TEST_BODY_LIMIT)
         self.options = EdgeOptions(port=port, control_port=control_port, **options)
         self.url = f"http://127.0.0.1:{self.options.port}"
-        self.conf = render_local(prefix, self.options, active_socket)
+        # As root (here), workers as root too: the test's sockets sit in root's private tmp dirs.
+        user = "root root" if os.geteuid() == 0 else None
+        self.conf = render_local(prefix, self.options, active_socket, user)
         # Client traffic goes through the slot symlinks beside the socket: all name it.
         point_slots(active_socket.parent, active_socket.name)
         self.process: subprocess.Popen[bytes] | None = None

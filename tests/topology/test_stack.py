@@ -103,7 +103,7 @@ def test_negative_control_pointing_nginx_at_a_color_that_is_not_up_fails(
 
 
 def _active_socket(stack: Stack) -> Path:
-    return stack.state_dir / "run" / ACTIVE_SOCKET
+    return stack.socket_dir() / ACTIVE_SOCKET
 
 
 def _nginx_pid(stack: Stack) -> int:

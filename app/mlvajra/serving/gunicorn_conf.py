@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlvajra.config import Settings, load_settings
+from mlvajra.config import Settings, account, load_settings
 from mlvajra.errors import MlvajraError
 from mlvajra.logs import logging_config
 
@@ -23,8 +23,14 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="mlvajra-metrics-")
 
 _refusal: str | None = None
+_worker_account: tuple[int, int] | None = None
 try:
     _settings = load_settings()
+    if _settings.worker_user is not None and os.geteuid() == 0:
+        # Workers setuid after the fork: they import the app and load the handed-over bytes,
+        # never the model folder. The master chowns the unix socket to them (mode 0770).
+        _worker_account = account(_settings.worker_user, "MLVAJRA_WORKER_USER")
+        user, group = _worker_account
 except MlvajraError as error:
     _refusal = str(error)  # on_starting says it in the JSON log and stops the master
     _settings = Settings.model_construct()
@@ -47,7 +53,8 @@ preload_app = False
 reuse_port = not any(address.startswith("unix:") for address in bind)
 # Sockets (and files) for the owner and its group only: a unix socket is mode 0777 under gunicorn's
 # default umask 0, so any local user could call the service past nginx's limits. In compose, nginx
-# joins the colors' group (docker-compose.yml); the local stack runs both as one user.
+# joins the colors' group (docker-compose.yml); the local stack runs both as one user (as root:
+# MLVAJRA_STACK_USER, to whom gunicorn chowns the socket).
 umask = 0o007
 # gunicorn 27 opens a control socket at a fixed path: two colors on one host would collide.
 control_socket_disable = True
@@ -90,6 +97,13 @@ def on_starting(server: Any) -> None:
     if verified.manifest.reference is None:
         # Said here, in the master, once: not once per worker.
         server.log.warning("%s has no reference profile: no drift metrics", _settings.model_dir)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """In a new worker, still root: drop the master's supplementary groups before gunicorn
+    switches to `user` and `group` (its `initgroups` would keep gid 0: benoitc/gunicorn#2770)."""
+    if _worker_account is not None:
+        os.setgroups([])
 
 
 def when_ready(server: Any) -> None:

@@ -14,7 +14,8 @@ from mlvajra.errors import StackError
 from mlvajra.stack.canary_commands import ab_command, canary_command, compare_command
 from mlvajra.stack.history import ReleaseRecord, describe, history_table, live_releases
 from mlvajra.stack.nginx import CONN_PER_CLIENT, CONTROL_PORT, EdgeOptions, check_rate
-from mlvajra.stack.platform import Backend, free_port
+from mlvajra.stack.platform import Backend, ColorState, free_port
+from mlvajra.stack.runtime import prepare_runtime, remove_runtime
 from mlvajra.stack.state import STATE_FILE, StackState
 from mlvajra.stack.switch import confirm_through_edge, gate, release_of, switch
 
@@ -99,6 +100,8 @@ def up(
         body_limit=load_settings().body_limit_for(manifest.inputs),
     )
     state = StackState(
+        # As root, a runtime folder for the unprivileged workers (before anything starts).
+        runtime=prepare_runtime() if backend == BackendKind.local else None,
         releases=history,
         backend=backend.value,
         options=options,
@@ -108,16 +111,19 @@ def up(
     )
     runner = state.backend_for(state_dir)  # a compose stack without a compose file stops here
     state_dir.mkdir(parents=True, exist_ok=True)
-    blue = runner.start_color("blue", release)
+    blue: ColorState | None = None
     try:
+        blue = runner.start_color("blue", release)
         gate(runner, blue, release, manifest, ready_timeout)
         runner.start_edge(blue)
         confirm_through_edge(runner, release)
     except BaseException:
         # Any failure, not only a StackError: no state is saved yet, so `stack down` could not
         # find the color or nginx this command started.
-        runner.stop_color(blue)
+        if blue is not None:
+            runner.stop_color(blue)
         runner.stop_edge()
+        remove_runtime(state.runtime)
         raise
     state.colors = {"blue": blue, "green": None}
     state.record(ReleaseRecord.now("up", "blue", release, "up"))
@@ -226,6 +232,7 @@ def down(state_dir: StateDirOption = Path(".mlvajra/stack")) -> None:
         if color is not None:
             typer.echo(f"{name}: {backend.stop_color(color)}")
             state.colors[name] = None
+    remove_runtime(state.runtime)
     state.save(state_dir)
 
 

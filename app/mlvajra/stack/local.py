@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from mlvajra.config import StackSettings
+from mlvajra.config import StackSettings, load_settings
 from mlvajra.errors import StackError
 from mlvajra.stack.nginx import (
     ACTIVE_SOCKET,
@@ -30,18 +30,27 @@ from mlvajra.stack.platform import (
     free_port,
     process_alive,
 )
+from mlvajra.stack.runtime import Runtime
 
 
 class LocalBackend:
     """Colors are gunicorn masters on 127.0.0.1 ports and unix sockets in `<state>/run`; nginx
-    runs with `<state>/nginx` as its prefix."""
+    runs with `<state>/nginx` as its prefix. With a `runtime` (started as root) the sockets,
+    metrics and nginx's temp files live in its folder, and every worker runs as its user."""
 
-    def __init__(self, state_dir: Path, options: EdgeOptions, workers: int | None) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        options: EdgeOptions,
+        workers: int | None,
+        runtime: Runtime | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.prefix = state_dir / "nginx"
-        self.socket_dir = state_dir / "run"
+        self.socket_dir = runtime.path if runtime else state_dir / "run"
         self.options = options
         self.workers = workers
+        self.runtime = runtime
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def _nginx_command(self, *args: str) -> list[str]:
@@ -57,6 +66,11 @@ class LocalBackend:
         """Start `mlvajra serve` (gunicorn as in the container) on a fresh port and a socket."""
         port = free_port()
         metrics_dir = self.state_dir / f"metrics-{color}"
+        if self.runtime is not None:
+            feedback_dir = load_settings().state_dir
+            if feedback_dir is not None:
+                self.runtime.check_writable(feedback_dir, "MLVAJRA_STATE_DIR")
+            metrics_dir = self.runtime.owned_dir(f"metrics-{color}")
         metrics_dir.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         unix_socket = color_socket(self.socket_dir, color)
@@ -74,6 +88,8 @@ class LocalBackend:
         }
         if self.workers is not None:
             environment["MLVAJRA_WORKERS"] = str(self.workers)
+        if self.runtime is not None:
+            environment["MLVAJRA_WORKER_USER"] = self.runtime.user
         with log.open("wb") as log_file:
             # A session of its own: the color outlives this command and ignores its terminal.
             process = subprocess.Popen(
@@ -161,7 +177,11 @@ class LocalBackend:
         """Render into the prefix, check, start `nginx` (daemon off) in its own session."""
         if self._master_pid() is not None:
             raise StackError(f"nginx already runs for {self.prefix}")
-        render_local(self.prefix, self.options, self.socket_dir / ACTIVE_SOCKET)
+        user, temp_dir = None, None
+        if self.runtime is not None:
+            user = f"{self.runtime.user} {self.runtime.group}"
+            temp_dir = self.runtime.owned_dir("nginx")
+        render_local(self.prefix, self.options, self.socket_dir / ACTIVE_SOCKET, user, temp_dir)
         self.point_edge_at(first)
         self.test_config()
         with (self.prefix / "nginx.out").open("wb") as log_file:

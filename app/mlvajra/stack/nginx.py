@@ -137,22 +137,28 @@ def write_atomically(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def render_local(prefix: Path, options: EdgeOptions, active_socket: Path) -> Path:
+def render_local(
+    prefix: Path,
+    options: EdgeOptions,
+    active_socket: Path,
+    user: str | None = None,
+    temp_dir: Path | None = None,
+) -> Path:
     """Write nginx.conf and mlvajra.conf into `prefix`; return nginx.conf's path.
 
     nginx reaches the active color through `active_socket`, which need not exist yet, and
-    clients through the slot symlinks beside it (`point_slots`).
+    clients through the slot symlinks beside it (`point_slots`). Started as root, the workers
+    run as `user` ("name group"; nginx's default is `nobody`) and write request bodies and
+    proxied answers in `temp_dir` (default: `prefix`): both must be reachable by that user.
     """
     prefix.mkdir(parents=True, exist_ok=True)
-    for temp_dir in ("client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"):
-        (prefix / temp_dir).mkdir(exist_ok=True)
-    # As root, nginx workers switch to `nobody`, who cannot write temp files in a private dir.
-    user = ""
-    if os.geteuid() == 0:
-        user = "user root root;"
+    temp_dir = temp_dir or prefix
+    for temp in ("client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"):
+        (temp_dir / temp).mkdir(exist_ok=True)  # nginx hands them to its workers' user
     values = {
         "MLVAJRA_PREFIX": str(prefix),
-        "MLVAJRA_USER_DIRECTIVE": user,
+        "MLVAJRA_TEMP_DIR": str(temp_dir),
+        "MLVAJRA_USER_DIRECTIVE": f"user {user};" if user else "",
         "MLVAJRA_NGINX_WORKERS": str(options.nginx_workers),
         "MLVAJRA_ACTIVE_SOCKET": str(active_socket),
         "MLVAJRA_SOCKET_DIR": str(active_socket.parent),

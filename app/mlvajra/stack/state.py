@@ -14,6 +14,7 @@ from mlvajra.stack.history import HISTORY_LIMIT, ReleaseRecord
 from mlvajra.stack.local import LocalBackend
 from mlvajra.stack.nginx import EdgeOptions, write_atomically
 from mlvajra.stack.platform import Backend, ColorState
+from mlvajra.stack.runtime import Runtime
 
 STATE_FILE = "state.json"
 SplitKind = Literal["canary", "ab"]
@@ -52,6 +53,8 @@ class StackState(BaseModel):
     """Every up, switch and rollback, oldest first (see `mlvajra.stack.history`)."""
     split: SplitState | None = None
     """The running or the last canary or A/B test."""
+    runtime: Runtime | None = None
+    """Local, started as root: the folder and user of the unprivileged workers."""
 
     def record(self, record: ReleaseRecord) -> None:
         """Add `record` to the history, dropping the oldest past HISTORY_LIMIT (save after)."""
@@ -80,4 +83,4 @@ class StackState(BaseModel):
         """The backend this stack was started with."""
         if self.backend == "compose":
             return ComposeBackend(self.options, Path(self.models_root), Path(self.project_dir))
-        return LocalBackend(state_dir, self.options, self.workers)
+        return LocalBackend(state_dir, self.options, self.workers, self.runtime)
