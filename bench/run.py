@@ -107,8 +107,10 @@ def measure(
         figures.cold_start_s = server.cold_start_s
         wrk(server.url, one, 4, 2)  # warm-up, not recorded
         c1 = wrk(server.url, one, 1, seconds)
-        before = server.worker_cpu_seconds()
+        before, server_cpu = server.worker_cpu_seconds(), server.cpu_seconds()
         c32 = wrk(server.url, one, 32, seconds)
+        server_cpu = server.cpu_seconds() - server_cpu
+        figures.c32_requests_per_cpu_s = c32["requests"] / server_cpu if server_cpu else 0.0
         during = [cpu - before.get(pid, 0.0) for pid, cpu in server.worker_cpu_seconds().items()]
         if sum(during) > 0:
             figures.busiest_worker_share = max(during) / sum(during)

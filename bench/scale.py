@@ -1,11 +1,11 @@
 """`make bench-scale`: how far one machine goes, and the per-core figure to size a deployment by.
 
 mlvajra under gunicorn as deployed (bench/servers.py), wrk at c=32 on loopback (bench/run.py's
-wrk), in one run: records per request 1, 10, 100 and 1,000 on 2 workers, then 1 and 4 workers
-with one-record requests. Each run also takes the server's CPU seconds (psutil, every gunicorn
-process, before and after), so requests and rows per CPU second can be read off: what one core
-serves. wrk shares the cores with the server (and here with other jobs), so the per-second
-figures are noisy; the per-CPU-second ones are steadier. About 2 minutes at 12 s per run.
+wrk), in one run: records per request 1, 10, 100 and 1,000 on 2 workers, and 1 and 4 workers
+with one-record requests, three servers up at once and measured in turns. Each run also takes the
+server's CPU seconds (psutil, every gunicorn process, before and after), so requests and rows per
+CPU second can be read off: what one core serves. wrk shares the cores with the server (and here
+with other jobs), so every figure is noisy. About 3 minutes (3 rounds of 6 runs of 8 s).
 Writes its section of bench/results.md.
 """
 
@@ -17,9 +17,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -73,20 +74,19 @@ class Run:
         ]
 
 
-def measure(
-    start: Callable[[], object], workers: int, bodies: dict[int, Path], seconds: int
-) -> list[Run]:
-    """One server: a warm-up, then one c=32 run per body (records -> body file)."""
-    runs = []
-    with start() as server:  # type: ignore[attr-defined]
-        wrk(server.url, bodies[1], 4, 2)  # warm-up, not recorded
-        for records, body in bodies.items():
-            cpu, wall = server.cpu_seconds(), time.monotonic()
-            result = wrk(server.url, body, CONNECTIONS, seconds, timeout=TIMEOUT)
-            wall, cpu = time.monotonic() - wall, server.cpu_seconds() - cpu
-            runs.append(Run(workers, records, result, cpu, wall))
-            print(f"  {workers} workers, {records} records: {result['rps']:,.0f} req/s", flush=True)
-    return runs
+def measure(server: Any, workers: int, records: int, body: Path, seconds: int) -> Run:
+    """One c=32 run of `seconds` against a started server, with its CPU seconds over the run."""
+    cpu, wall = server.cpu_seconds(), time.monotonic()
+    result = wrk(server.url, body, CONNECTIONS, seconds, timeout=TIMEOUT)
+    wall, cpu = time.monotonic() - wall, server.cpu_seconds() - cpu
+    print(f"  {workers} workers, {records} records: {result['rps']:,.0f} req/s", flush=True)
+    return Run(workers, records, result, cpu, wall)
+
+
+def median_run(runs: list[Run]) -> Run:
+    """The run with the median req/s (the lower middle one of an even count): its figures
+    stay those of one run."""
+    return sorted(runs, key=lambda run: run.result["rps"])[(len(runs) - 1) // 2]
 
 
 _COLUMNS = (
@@ -94,35 +94,52 @@ _COLUMNS = (
 )
 
 
-def report(runs: list[Run], seconds: int, load_before: float) -> str:
-    """The section for bench/results.md: two tables and the sizing figures."""
-    by_records = [run for run in runs if run.workers == WORKERS]
-    by_workers = sorted((run for run in runs if run.records == 1), key=lambda run: run.workers)
+def _rows(groups: list[list[Run]], key: str) -> list[str]:
+    lines = []
+    for runs in groups:
+        run, rates = median_run(runs), [run.result["rps"] for run in runs]
+        spread = f" ({min(rates):,.0f}-{max(rates):,.0f})" if len(runs) > 1 else ""
+        first, *rest = run.cells()
+        lines.append(f"| {getattr(run, key):,} | {first}{spread} | " + " | ".join(rest) + " |")
+    return lines
+
+
+def report(runs: list[Run], seconds: int, rounds: int, load_before: float) -> str:
+    """The section for bench/results.md: two tables of median runs and the sizing figures."""
+    groups: dict[tuple[int, int], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.workers, run.records), []).append(run)
+    by_records = [groups[WORKERS, records] for records in RECORDS]
+    by_workers = [groups[workers, 1] for workers in WORKER_COUNTS]
+    columns = (
+        f"median req/s (range of {rounds}) | rows/s | p50 ms | p99 ms | server CPU (cores) "
+        "| req per CPU s | rows per CPU s |"
+    )
     lines = [
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {psutil.cpu_count()} CPUs (load "
         f"average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after); mlvajra "
-        f"under gunicorn, wrk c={CONNECTIONS} on loopback, {seconds} s per run.",
+        f"under gunicorn, wrk c={CONNECTIONS} on loopback, {rounds} rounds of {seconds} s per "
+        "row, alternating between the servers; each row is the run with the median req/s.",
         "",
         f"Records per request ({WORKERS} workers):",
         "",
-        f"| records | {_COLUMNS}",
+        f"| records | {columns}",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *(f"| {run.records:,} | " + " | ".join(run.cells()) + " |" for run in by_records),
+        *_rows(by_records, "records"),
         "",
-        f"Workers (one-record requests; the {WORKERS}-worker row is the 1-record run above):",
+        f"Workers (one-record requests; the {WORKERS}-worker row is the 1-record row above):",
         "",
-        f"| workers | {_COLUMNS}",
+        f"| workers | {columns}",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *(f"| {run.workers} | " + " | ".join(run.cells()) + " |" for run in by_workers),
+        *_rows(by_workers, "workers"),
     ]
-    if by_records:
-        one, largest = by_records[0], by_records[-1]
-        lines += [
-            "",
-            f"Per CPU second of the server ({WORKERS} workers): {one.requests_per_cpu_second:,.0f}"
-            f" one-record requests, or {largest.requests_per_cpu_second * largest.records:,.0f}"
-            f" rows in {largest.records:,}-record requests.",
-        ]
+    one, largest = median_run(by_records[0]), median_run(by_records[-1])
+    lines += [
+        "",
+        f"Per CPU second of the server ({WORKERS} workers): {one.requests_per_cpu_second:,.0f}"
+        f" one-record requests, or {largest.requests_per_cpu_second * largest.records:,.0f}"
+        f" rows in {largest.records:,}-record requests.",
+    ]
     errors = [
         f"- {run.workers} workers, {run.records} records: {run.result['non_2xx']:.0f} non-2xx, "
         f"{run.result['socket_errors']:.0f} socket errors"
@@ -133,10 +150,11 @@ def report(runs: list[Run], seconds: int, load_before: float) -> str:
 
 
 def main() -> None:
-    """Run every server in turn, print and write the section."""
+    """Start every server, run the rounds alternating between them, print and write."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "penguins" / "1")
-    parser.add_argument("--seconds", type=int, default=12, help="duration of each wrk run")
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per row, alternating")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -144,22 +162,30 @@ def main() -> None:
     model_dir = args.model_dir.resolve()
     load_before = os.getloadavg()[0]
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="mlvajra-bench-scale-") as temp:
+    with tempfile.TemporaryDirectory(prefix="mlvajra-bench-scale-") as temp, ExitStack() as stack:
         workdir = Path(temp)
         bodies = {}
         for records in RECORDS:
             bodies[records] = workdir / f"{records}.json"
             bodies[records].write_bytes(instances(records))
-        one = bodies[1].read_bytes()
-        # The deployed worker count first, with every request size; then the others.
-        for workers in sorted(WORKER_COUNTS, key=lambda count: count != WORKERS):
+        servers = {}
+        for workers in WORKER_COUNTS:
             folder = workdir / f"workers-{workers}"
             folder.mkdir()
-            start = mlvajra_server(model_dir, one, folder, workers=workers)
-            wanted = bodies if workers == WORKERS else {1: bodies[1]}
-            print(f"measuring {workers} workers ...", flush=True)
-            runs += measure(start, workers, wanted, args.seconds)
-    section = report(runs, args.seconds, load_before)
+            start = mlvajra_server(model_dir, bodies[1].read_bytes(), folder, workers=workers)
+            servers[workers] = stack.enter_context(start())  # type: ignore[arg-type]
+            wrk(servers[workers].url, bodies[1], 4, 2)  # warm-up, not recorded
+        # The deployed worker count with every request size, the others with one record; in
+        # turns, so a busy neighbour on a shared machine hits every row alike.
+        plan = [(WORKERS, records) for records in RECORDS]
+        plan += [(workers, 1) for workers in WORKER_COUNTS if workers != WORKERS]
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number} of {args.rounds}", flush=True)
+            for workers, records in plan:
+                runs.append(
+                    measure(servers[workers], workers, records, bodies[records], args.seconds)
+                )
+    section = report(runs, args.seconds, args.rounds, load_before)
     print(section)
     write_section(args.out, "bench/scale.py", section)
     if any(run.result["non_2xx"] or run.result["socket_errors"] for run in runs):

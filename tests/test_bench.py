@@ -6,6 +6,7 @@ import pytest
 
 from bench.figures import Figures, goals, goals_table
 from bench.run import parse_wrk
+from bench.scale import Run, median_run
 from bench.sections import replace_section
 
 # wrk 4.1 --latency, as it prints it (timeouts and a non-2xx answer added to a real report).
@@ -101,3 +102,14 @@ def test_a_section_is_replaced_in_place_and_the_rest_kept() -> None:
         "<!-- b.py: begin -->\nb figures\n<!-- b.py: end -->\nclosing prose\n"
     )
     assert replace_section(replaced, "a.py", "new figures") == replaced
+
+
+def _run(rps: float) -> Run:
+    return Run(2, 1, {"rps": rps, "requests": rps * 8}, cpu_seconds=8.0, wall_seconds=8.0)
+
+
+def test_the_median_run_is_one_run_the_lower_middle_of_an_even_count() -> None:
+    fast, middle, slow = _run(3000), _run(2000), _run(1000)
+    assert median_run([fast, slow, middle]) is middle
+    assert median_run([fast, slow]) is slow
+    assert middle.requests_per_cpu_second == 2000
