@@ -1,10 +1,11 @@
 """`make bench`: mlvajra against a floor reference, in one run, with wrk on loopback.
 
 Starts each server in turn (the floor app, mlvajra under gunicorn, mlvajra behind nginx when
-available), measures cold start, c=1 and c=32 one-record throughput and latency, the latency of
-1,000-record requests, and resident memory; then the protocol routes on mlvajra. Prints a table
-of figures and ratios to the floor and issue 17's goals, met or not, and writes its section of
-bench/results.md. Figures move 10-25 % between runs on these machines: compare ratios.
+available), measures cold start, c=1 and c=32 one-record throughput and latency, requests per
+server CPU second at c=32, the latency of 1,000-record requests, and resident memory; then the
+protocol routes on mlvajra. Prints a table of figures and ratios to the floor and issue 17's
+goals, met or not, and writes its section of bench/results.md. Figures moved by up to 2x between
+runs on these shared machines: compare the ratios of one run.
 """
 
 from __future__ import annotations
