@@ -7,7 +7,7 @@ MODELS ?= models
 MODEL_DIR ?= $(MODELS)/penguins/1
 TEST_WORKERS ?= 2
 
-.PHONY: lock install install-dev clients run train lint test tools bench bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
+.PHONY: lock install install-dev clients run train lint test tools bench bench-scale bench-batch bench-report bench-abuse bench-pipelines bench-train bench-monitoring clean
 
 # Serving and training the default model only: what `make run` needs.
 $(VENV)/.installed-train: pyproject.toml
@@ -85,6 +85,10 @@ tools:
 
 bench: install-dev train tools
 	$(BIN)/python bench/run.py --model-dir $(MODEL_DIR)
+
+# Throughput, p99 and CPU per request against records per request and workers (about 2 minutes).
+bench-scale: install-dev train tools
+	$(BIN)/python bench/scale.py --model-dir $(MODEL_DIR)
 
 # Batch scoring: rows/s CSV -> Parquet, and peak RSS for 1M vs 10M rows (a few minutes).
 bench-batch: install-dev train

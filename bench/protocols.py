@@ -14,6 +14,7 @@ from typing import Any
 
 import tritonclient.http as triton
 
+from bench.figures import ProtocolFigures
 from tests.fixtures import PENGUIN_DATATYPES, REFERENCE_ROWS, penguin_column
 
 Wrk = Callable[..., dict[str, float]]
@@ -22,6 +23,11 @@ Wrk = Callable[..., dict[str, float]]
 def _rows(count: int) -> list[dict[str, Any]]:
     rows = [row for row, _ in REFERENCE_ROWS] * (count // len(REFERENCE_ROWS) + 1)
     return rows[:count]
+
+
+def instances(count: int) -> bytes:
+    """A `/predict` body of `count` records (the reference rows, repeated)."""
+    return json.dumps({"instances": _rows(count)}).encode()
 
 
 def _v2(rows: list[dict[str, Any]], binary: bool) -> tuple[bytes, int | None]:
@@ -41,9 +47,8 @@ def bodies(count: int) -> dict[str, tuple[str, bytes, int | None, str]]:
     v2_json, _ = _v2(rows, binary=False)
     v2_binary, json_size = _v2(rows, binary=True)
     split = {"columns": list(rows[0]), "data": [list(row.values()) for row in rows]}
-    instances = json.dumps({"instances": rows}).encode()
     return {
-        "/predict": ("/predict", instances, None, "application/json"),
+        "/predict": ("/predict", instances(count), None, "application/json"),
         "V2 JSON": ("/v2/models/penguins/infer", v2_json, None, "-"),
         "V2 binary": ("/v2/models/penguins/infer", v2_binary, json_size, "-"),
         "MLflow dataframe_split": (
@@ -55,14 +60,9 @@ def bodies(count: int) -> dict[str, tuple[str, bytes, int | None, str]]:
     }
 
 
-def measure(url: str, workdir: Path, seconds: int, wrk: Wrk) -> str:
-    """A markdown table: c=1 req/s and p50 per protocol, one record and 1,000 records."""
-    lines = [
-        "| route (same server) | 1 record req/s | 1 record p50 ms | 1,000 records req/s "
-        "| 1,000 records p50 ms |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    figures: dict[str, list[float]] = {}
+def measure(url: str, workdir: Path, seconds: int, wrk: Wrk) -> ProtocolFigures:
+    """c=1 req/s and p50 per protocol, one record and 1,000 records."""
+    figures: ProtocolFigures = {}
     for count in (1, 1000):
         for label, (path, body, header_length, content_type) in bodies(count).items():
             body_file = workdir / f"protocol-{count}-{label.replace(' ', '_').strip('/')}.bin"
@@ -74,6 +74,16 @@ def measure(url: str, workdir: Path, seconds: int, wrk: Wrk) -> str:
             if run["non_2xx"] or run["socket_errors"]:
                 raise SystemExit(f"{label}, {count} record(s): errors {run}")
             figures.setdefault(label, []).extend([run["rps"], run["p50"]])
+    return figures
+
+
+def table(figures: ProtocolFigures) -> str:
+    """A markdown table of what `measure` returned."""
+    lines = [
+        "| route (same server) | 1 record req/s | 1 record p50 ms | 1,000 records req/s "
+        "| 1,000 records p50 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for label, (rps1, p50_1, rps1000, p50_1000) in figures.items():
         lines.append(f"| {label} | {rps1:,.0f} | {p50_1:.2f} | {rps1000:,.0f} | {p50_1000:.2f} |")
     return "\n".join(lines)

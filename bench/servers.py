@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,24 +35,29 @@ class Server:
     process: subprocess.Popen[bytes]
     cold_start_s: float
     extra: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    log: Path | None = None
 
-    def predictions_per_worker(self) -> Counter[int]:
-        """/predict requests answered so far, by worker pid, from mlvajra's access log."""
-        counts: Counter[int] = Counter()
-        if self.log is None:
-            return counts
-        for line in self.log.read_text(errors="replace").splitlines():
-            if '"path":"/predict"' in line:
-                counts[json.loads(line)["pid"]] += 1
-        return counts
+    def _processes(self) -> tuple[list[psutil.Process], list[psutil.Process]]:
+        """(every process of the server, the gunicorn master's workers)."""
+        roots = [psutil.Process(p.pid) for p in [self.process, *self.extra]]
+        workers = roots[0].children(recursive=True)
+        others = [child for root in roots[1:] for child in root.children(recursive=True)]
+        return roots + workers + others, workers
 
     def rss_mb(self) -> tuple[float, float]:
-        """(total RSS of every process in MB, largest single worker in MB)."""
-        roots = [psutil.Process(p.pid) for p in [self.process, *self.extra]]
-        processes = roots + [child for root in roots for child in root.children(recursive=True)]
-        sizes = [p.memory_info().rss / 2**20 for p in processes]
-        return sum(sizes), max(sizes)
+        """(total RSS of every process in MB, largest gunicorn worker in MB)."""
+        processes, workers = self._processes()
+        total = sum(p.memory_info().rss for p in processes)
+        return total / 2**20, max(p.memory_info().rss for p in workers) / 2**20
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds every process of the server has used so far."""
+        processes, _ = self._processes()
+        return sum(sum(p.cpu_times()[:2]) for p in processes)
+
+    def worker_cpu_seconds(self) -> dict[int, float]:
+        """CPU seconds so far by gunicorn worker pid: how evenly the workers share the load."""
+        _, workers = self._processes()
+        return {p.pid: sum(p.cpu_times()[:2]) for p in workers}
 
 
 def _wait_first_prediction(url: str, body: bytes, process: subprocess.Popen[bytes]) -> None:
@@ -94,13 +97,13 @@ def _gunicorn(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_first_prediction(url, body, process)
-        yield Server(name, url, process, time.monotonic() - started, log=log)
+        yield Server(name, url, process, time.monotonic() - started)
     finally:
         _stop(process)
 
 
 def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], object]:
-    """The minimal FastAPI + onnxruntime app under gunicorn with 2 uvicorn workers."""
+    """The minimal FastAPI + onnxruntime app under gunicorn: 2 uvicorn workers, reuse_port."""
     port = free_port()
     command = [
         str(BIN / "gunicorn"),
@@ -112,6 +115,9 @@ def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], ob
         f"127.0.0.1:{port}",
         "--keep-alive",
         "75",
+        # Each worker its own socket, as mlvajra has: without it one worker took all 32
+        # connections (issue 17), and the floor would be a weaker reference than it can be.
+        "--reuse-port",
         "bench.floor_app:app",
     ]
     env = {"FLOOR_MODEL_DIR": str(model_dir)}
@@ -119,15 +125,20 @@ def floor_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], ob
 
 
 def mlvajra_server(
-    model_dir: Path, body: bytes, workdir: Path, unix_socket: Path | None = None
+    model_dir: Path,
+    body: bytes,
+    workdir: Path,
+    unix_socket: Path | None = None,
+    workers: int = WORKERS,
 ) -> Callable[[], object]:
-    """mlvajra exactly as deployed: GUNICORN_ARGS, 2 workers (and a stack color's socket)."""
+    """mlvajra exactly as deployed: GUNICORN_ARGS, 2 workers unless said (and a stack color's
+    socket)."""
     port = free_port()
     command = [str(BIN / "gunicorn"), *GUNICORN_ARGS]
     env = {
         "MLVAJRA_MODEL_DIR": str(model_dir),
         "PORT": str(port),
-        "MLVAJRA_WORKERS": str(WORKERS),
+        "MLVAJRA_WORKERS": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
     }
     if unix_socket is not None:
@@ -156,7 +167,6 @@ def nginx_server(model_dir: Path, body: bytes, workdir: Path) -> Callable[[], ob
                     upstream.process,
                     upstream.cold_start_s,
                     extra=[edge.process],
-                    log=upstream.log,
                 )
 
     return start
