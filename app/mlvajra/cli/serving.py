@@ -69,7 +69,8 @@ def predict(
         typer.Option("--format", help="Default: the manifest's format."),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(help="onnxruntime threads; default: one per CPU.")
+        int | None,
+        typer.Option(help="Scoring threads, one batch each; default: one per CPU."),
     ] = None,
     json_summary: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON.")
@@ -118,7 +119,9 @@ def predict(
     if summary_path.resolve() in {p.path.resolve() for p in (source, output, reject_target)}:
         raise DataError(f"{summary_path} (the run's summary) must differ from INPUT and OUTPUT")
     stop_cleanly_on_sigterm()
-    runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
+    # Batches score side by side on `threads` threads, onnxruntime on one thread each: its own
+    # intra-op threads split this forest by trees and merge, more CPU per row (bench/batch.py).
+    runner = load_runner(model_dir, manifest, chosen, threads=1)
     predictor = Predictor(manifest, runner)
     annotate = None
     if debug:
@@ -128,7 +131,15 @@ def predict(
     show = sys.stderr.isatty() and not json_summary
     with progress(show, source.row_count() if show else None) as advance:
         summary = score(
-            predictor, source, output, reject_target, keep or [], advance, annotate, summary_path
+            predictor,
+            source,
+            output,
+            reject_target,
+            keep or [],
+            advance,
+            annotate,
+            summary_path,
+            workers=threads or os.cpu_count() or 1,
         )
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
