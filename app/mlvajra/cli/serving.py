@@ -70,7 +70,7 @@ def predict(
     ] = None,
     threads: Annotated[
         int | None,
-        typer.Option(help="Scoring threads, one batch each; default: one per CPU."),
+        typer.Option(help="ONNX scoring threads, one batch each; default: one per CPU."),
     ] = None,
     json_summary: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON.")
@@ -119,9 +119,11 @@ def predict(
     if summary_path.resolve() in {p.path.resolve() for p in (source, output, reject_target)}:
         raise DataError(f"{summary_path} (the run's summary) must differ from INPUT and OUTPUT")
     stop_cleanly_on_sigterm()
-    # Batches score side by side on `threads` threads, onnxruntime on one thread each: its own
-    # intra-op threads split this forest by trees and merge, more CPU per row (bench/batch.py).
+    # Batches score side by side, onnxruntime on one thread in each: its own intra-op threads
+    # cost more CPU per row on a forest (README, Speed and memory). A pickled pipeline may run its
+    # own code, not known to be thread-safe: one scoring thread.
     runner = load_runner(model_dir, manifest, chosen, threads=1)
+    workers = 1 if chosen == "joblib" else threads or os.cpu_count() or 1
     predictor = Predictor(manifest, runner)
     annotate = None
     if debug:
@@ -139,7 +141,7 @@ def predict(
             advance,
             annotate,
             summary_path,
-            workers=threads or os.cpu_count() or 1,
+            workers=workers,
         )
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
