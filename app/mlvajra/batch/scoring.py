@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from mlvajra.artifact import Manifest
 from mlvajra.batch.commit import TERMINATED, write_atomically
-from mlvajra.batch.pipeline import ordered_map
+from mlvajra.batch.pipeline import ordered_map, return_freed_memory
 from mlvajra.batch.validation import validate_batch
 from mlvajra.data.kinds import DataKind, Sink
 from mlvajra.errors import DataError
@@ -28,6 +28,8 @@ from mlvajra.runners import Columns
 LABEL = "label"
 VALUE = "value"
 PROBABILITY_PREFIX = "probability_"
+_TRIM_ROWS = 300_000
+"""Rows between two `return_freed_memory` calls: about every 15 batches."""
 REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("field", pa.string()), ("reason", pa.string())])
 """The rejects file after the `--keep` columns: `row` counts records from 0 (the API's `row`),
 one line per bad value."""
@@ -123,8 +125,8 @@ def score(
     schema = reject_schema = pa.schema([])
     batches = _numbered(source.batches(read, text_columns))
     try:
-        # Two batches per thread in flight: one scoring, one read ahead of it.
-        with contextlib.closing(ordered_map(scorer, batches, threads, 2 * threads)) as scored:
+        # One batch scoring per thread and one read ahead: more in flight raised peak RSS.
+        with contextlib.closing(ordered_map(scorer, batches, threads, threads + 1)) as scored:
             for result in scored:
                 if TERMINATED.is_set():
                     raise SystemExit(128 + signal.SIGTERM)
@@ -143,6 +145,8 @@ def score(
                     sink.write(_conform(result.predictions, schema))
                     output_rows += result.predictions.num_rows
                 input_rows += result.rows
+                if input_rows // _TRIM_ROWS != (input_rows - result.rows) // _TRIM_ROWS:
+                    return_freed_memory()
                 on_progress(result.rows)
         if sink is None:
             sink = output.writer(_empty_schema(manifest, keep))
