@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import queue
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +17,8 @@ import pyarrow.compute as pc
 
 from mlvajra.artifact import Manifest
 from mlvajra.batch.commit import TERMINATED, write_atomically
-from mlvajra.batch.validation import ValidatedBatch, validate_batch
+from mlvajra.batch.pipeline import ordered_map, return_freed_memory
+from mlvajra.batch.validation import validate_batch
 from mlvajra.data.kinds import DataKind, Sink
 from mlvajra.errors import DataError
 from mlvajra.inputs import Problem
@@ -28,6 +28,8 @@ from mlvajra.runners import Columns
 LABEL = "label"
 VALUE = "value"
 PROBABILITY_PREFIX = "probability_"
+_TRIM_ROWS = 300_000
+"""Rows between two `return_freed_memory` calls: about every 15 batches."""
 REJECT_SCHEMA = pa.schema([("row", pa.int64()), ("field", pa.string()), ("reason", pa.string())])
 """The rejects file after the `--keep` columns: `row` counts records from 0 (the API's `row`),
 one line per bad value."""
@@ -95,6 +97,7 @@ def score(
     on_progress: Callable[[int], None] = lambda rows: None,
     annotate: Callable[[Columns], pa.Table] | None = None,
     summary: Path | None = None,
+    workers: int = 1,
 ) -> BatchSummary:
     """Validate and score every row of `source`; write predictions and rejects atomically.
 
@@ -102,7 +105,9 @@ def score(
     output and the contributions), computed from the same validated columns. `summary`: the run's
     summary as JSON, the commit of the pair. It is removed before the predictions and rejects are
     renamed into place and written after both: where it exists, the two files beside it come from
-    the same run; a run killed between the renames leaves none.
+    the same run; a run killed between the renames leaves none. `workers`: threads that validate
+    and score batches side by side (the runner's `run` must be thread-safe, as onnxruntime's is);
+    this thread reads and writes, in the input's order. `annotate` runs on one thread only.
     """
     started = time.perf_counter()
     manifest = predictor.manifest
@@ -112,44 +117,37 @@ def score(
     # CSV cells are copied as text too: inferring types per block could fail deep into a file
     # or turn an id like 01234 into 1234.
     text_columns = read if source.untyped_text else []
+    scorer = _BatchScorer(predictor, keep, source.untyped_text, annotate)
+    threads = 1 if annotate is not None else max(1, workers)
     input_rows = output_rows = rejected_rows = problem_count = 0
     sink: Sink | None = None
     reject_sink: Sink | None = None
     schema = reject_schema = pa.schema([])
+    batches = _numbered(source.batches(read, text_columns))
     try:
-        for batch, result in _prefetch(_validated(manifest, source, read, text_columns)):
-            if TERMINATED.is_set():
-                raise SystemExit(128 + signal.SIGTERM)
-            if reject_sink is None:
-                # The kept columns' types are the input's: known from the first batch.
-                reject_schema = pa.schema([*batch.select(keep).schema, *REJECT_SCHEMA])
-                reject_sink = rejects.writer(reject_schema)
-            if result.problems:
-                table = _reject_table(batch, keep, result.problems, input_rows)
-                reject_sink.write(_conform(table, reject_schema))
-                problem_count += len(result.problems)
-                rejected_rows += batch.num_rows - result.valid_rows
-            kept = batch.select(keep)
-            if result.valid_rows < batch.num_rows:
-                kept = kept.filter(pa.array(result.valid))
-            if result.valid_rows:
-                predicted = prediction_table(manifest, predictor.run_columns(result.columns))
-                if annotate is not None:
-                    extra = annotate(result.columns)
-                    for name in extra.column_names:
-                        predicted = predicted.append_column(name, extra.column(name))
-                table = predicted
-                if keep:
-                    table = pa.Table.from_batches([kept])
-                    for name in predicted.column_names:
-                        table = table.append_column(name, predicted.column(name))
-                if sink is None:
-                    schema = table.schema
-                    sink = output.writer(schema)
-                sink.write(_conform(table, schema))
-                output_rows += table.num_rows
-            input_rows += batch.num_rows
-            on_progress(batch.num_rows)
+        # One batch scoring per thread and one read ahead: more in flight raised peak RSS.
+        with contextlib.closing(ordered_map(scorer, batches, threads, threads + 1)) as scored:
+            for result in scored:
+                if TERMINATED.is_set():
+                    raise SystemExit(128 + signal.SIGTERM)
+                if reject_sink is None:
+                    # The kept columns' types are the input's: known from the first batch.
+                    reject_schema = pa.schema([*result.kept_schema, *REJECT_SCHEMA])
+                    reject_sink = rejects.writer(reject_schema)
+                if result.rejects is not None:
+                    reject_sink.write(_conform(result.rejects, reject_schema))
+                    problem_count += result.rejects.num_rows
+                    rejected_rows += result.rejected_rows
+                if result.predictions is not None:
+                    if sink is None:
+                        schema = result.predictions.schema
+                        sink = output.writer(schema)
+                    sink.write(_conform(result.predictions, schema))
+                    output_rows += result.predictions.num_rows
+                input_rows += result.rows
+                if input_rows // _TRIM_ROWS != (input_rows - result.rows) // _TRIM_ROWS:
+                    return_freed_memory()
+                on_progress(result.rows)
         if sink is None:
             sink = output.writer(_empty_schema(manifest, keep))
         if reject_sink is None:
@@ -232,48 +230,66 @@ def _empty_schema(manifest: Manifest, keep: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def _validated(
-    manifest: Manifest, source: DataKind, columns: list[str], text_columns: list[str]
-) -> Iterator[tuple[pa.RecordBatch, ValidatedBatch]]:
-    for batch in source.batches(columns, text_columns):
-        yield batch, validate_batch(manifest.inputs, batch, source.untyped_text)
+def _numbered(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """Each batch with the input row number of its first row."""
+    first = 0
+    for batch in batches:
+        yield first, batch
+        first += batch.num_rows
 
 
-_DONE = object()
-_Item = TypeVar("_Item")
+@dataclass(frozen=True)
+class _ScoredBatch:
+    """One batch, validated and scored: what the writing thread appends, in order."""
+
+    rows: int
+    kept_schema: pa.Schema
+    predictions: pa.Table | None
+    rejects: pa.Table | None
+    rejected_rows: int
 
 
-def _prefetch(items: Iterator[_Item], depth: int = 2) -> Iterator[_Item]:
-    """Read and validate on a thread (Arrow and numpy mostly release the GIL) while this one
-    scores and writes; at most `depth` batches wait, so memory is bounded whatever the size."""
-    waiting: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class _BatchScorer:
+    """Validation, the model and the output tables of one batch; runs on a worker thread."""
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def __init__(
+        self,
+        predictor: Predictor,
+        keep: list[str],
+        untyped_text: bool,
+        annotate: Callable[[Columns], pa.Table] | None,
+    ) -> None:
+        self._predictor = predictor
+        self._keep = keep
+        self._untyped_text = untyped_text
+        self._annotate = annotate
 
-    def read() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            put(error)
-
-    reader = threading.Thread(target=read, name="mlvajra-read", daemon=True)
-    reader.start()
-    try:
-        while (item := waiting.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        reader.join()
+    def __call__(self, numbered: tuple[int, pa.RecordBatch]) -> _ScoredBatch:
+        first_row, batch = numbered
+        manifest, keep = self._predictor.manifest, self._keep
+        result = validate_batch(manifest.inputs, batch, self._untyped_text)
+        rejects = None
+        if result.problems:
+            rejects = _reject_table(batch, keep, result.problems, first_row)
+        kept = batch.select(keep)
+        predictions = None
+        if result.valid_rows:
+            if result.valid_rows < batch.num_rows:
+                kept = kept.filter(pa.array(result.valid))
+            predicted = prediction_table(manifest, self._predictor.run_columns(result.columns))
+            if self._annotate is not None:
+                extra = self._annotate(result.columns)
+                for name in extra.column_names:
+                    predicted = predicted.append_column(name, extra.column(name))
+            predictions = predicted
+            if keep:
+                predictions = pa.Table.from_batches([kept])
+                for name in predicted.column_names:
+                    predictions = predictions.append_column(name, predicted.column(name))
+        return _ScoredBatch(
+            rows=batch.num_rows,
+            kept_schema=batch.select(keep).schema,
+            predictions=predictions,
+            rejects=rejects,
+            rejected_rows=batch.num_rows - result.valid_rows,
+        )

@@ -82,7 +82,8 @@ def predict(
         typer.Option("--format", help="Default: the manifest's format."),
     ] = None,
     threads: Annotated[
-        int | None, typer.Option(help="onnxruntime threads; default: one per CPU.")
+        int | None,
+        typer.Option(help="ONNX scoring threads, one batch each; default: one per CPU."),
     ] = None,
     json_summary: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON.")
@@ -131,7 +132,11 @@ def predict(
     if summary_path.resolve() in {p.path.resolve() for p in (source, output, reject_target)}:
         raise DataError(f"{summary_path} (the run's summary) must differ from INPUT and OUTPUT")
     stop_cleanly_on_sigterm()
-    runner = load_runner(model_dir, manifest, chosen, threads or os.cpu_count() or 1)
+    # Batches score side by side, onnxruntime on one thread in each: its own intra-op threads
+    # cost more CPU per row on a forest (README, Speed and memory). A pickled pipeline may run its
+    # own code, not known to be thread-safe: one scoring thread.
+    runner = load_runner(model_dir, manifest, chosen, threads=1)
+    workers = 1 if chosen == "joblib" else threads or os.cpu_count() or 1
     predictor = Predictor(manifest, runner)
     annotate = None
     if debug:
@@ -141,7 +146,15 @@ def predict(
     show = sys.stderr.isatty() and not json_summary
     with progress(show, source.row_count() if show else None) as advance:
         summary = score(
-            predictor, source, output, reject_target, keep or [], advance, annotate, summary_path
+            predictor,
+            source,
+            output,
+            reject_target,
+            keep or [],
+            advance,
+            annotate,
+            summary_path,
+            workers=workers,
         )
     if json_summary:
         typer.echo(orjson.dumps(summary.as_dict()).decode())
