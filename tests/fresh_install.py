@@ -11,7 +11,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.fixtures import root_workers_env
 from tests.topology.processes import NGINX
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +80,10 @@ def _user_env(venv: Path) -> dict[str, str]:
         path.append(str(Path(NGINX).parent))  # nginx is found on PATH, as the user's is
     dropped = ("PYTHON", "MLVAJRA_", "VIRTUAL_ENV", "PROMETHEUS_MULTIPROC_DIR")
     env = {name: value for name, value in os.environ.items() if not name.startswith(dropped)}
-    return {**env, "PATH": os.pathsep.join(path), **root_workers_env()}
+    # The fresh virtualenv lives in pytest's temp folder, private to root (0700): as root, the
+    # stack's unprivileged workers could not import it, and `stack up` would refuse.
+    root_workers = {"MLVAJRA_STACK_USER": "root"} if os.geteuid() == 0 else {}
+    return {**env, "PATH": os.pathsep.join(path), **root_workers}
 
 
 def _tail(result: subprocess.CompletedProcess[str]) -> str:
