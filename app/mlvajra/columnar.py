@@ -24,10 +24,16 @@ Records = list[dict[str, Any]]
 _NULL = type(None)
 
 
+MIN_ROWS = 50
+"""Below about this many rows, per-record validation alone is cheaper: the checks here cost the
+same for 1 row or 1,000 (146 us against pydantic's 17 us for one penguin record)."""
+
+
 def accept(
     document: Any, inputs: Sequence[InputSpec], max_records: int
 ) -> tuple[Records, dict[str, npt.NDArray[Any]]] | None:
-    """(the records, as validation would give them, and their model columns), or None."""
+    """(the records of a /predict body, as validation would give them, and their model columns),
+    or None."""
     if type(document) is not dict or len(document) != 1:
         return None
     records = document.get("instances")
@@ -42,16 +48,35 @@ def accept(
             values = [record[spec.name] for record in records]
         except KeyError:
             return None
-        column = _column(spec, values, records)
-        if column is None:
+        checked = _column(spec, values)
+        if checked is None:
             return None
-        columns[spec.name] = column
+        columns[spec.name], types = checked
+        # As validation gives them: a number sent as 3 is 3.0, an integer sent as 2007.0 is 2007.
+        if spec.type == "number" and int in types:
+            _convert(records, spec.name, int, float)
+        elif spec.type == "integer" and float in types:
+            _convert(records, spec.name, float, int)
     return records, columns
 
 
-def _column(spec: InputSpec, values: list[Any], records: Records) -> npt.NDArray[Any] | None:
-    """The input's model column if every value passes the rules (converting as validation
-    would), else None."""
+def accept_columns(
+    inputs: Sequence[InputSpec], values: Sequence[list[Any]]
+) -> dict[str, npt.NDArray[Any]] | None:
+    """The model columns of one value list per input (equal lengths, in `inputs` order, as a V2
+    request's tensors give them), or None when any value needs judging."""
+    columns: dict[str, npt.NDArray[Any]] = {}
+    for spec, column_values in zip(inputs, values, strict=True):
+        checked = _column(spec, column_values)
+        if checked is None:
+            return None
+        columns[spec.name] = checked[0]
+    return columns
+
+
+def _column(spec: InputSpec, values: list[Any]) -> tuple[npt.NDArray[Any], set[type]] | None:
+    """(the input's model column, the types of its non-null values) if every value passes the
+    rules, else None."""
     types = set(map(type, values))
     if _NULL in types:
         if not spec.nullable:
@@ -60,29 +85,27 @@ def _column(spec: InputSpec, values: list[Any], records: Records) -> npt.NDArray
     if spec.type == "string":
         if types - {str} or max(map(len, filter(None, values)), default=0) > MAX_STRING_LENGTH:
             return None
-        return model_column(spec, values)
+        return model_column(spec, values), types
     allowed = {bool} if spec.type == "boolean" else {int, float}  # a bool is never a number
     if types - allowed:
         return None
     column = model_column(spec, values)
+    missing = np.isnan(column)
+    # Only nulls may be NaN here: a NaN sent as a value (V2 binary, MLflow) is refused.
+    if np.count_nonzero(missing) != values.count(None):
+        return None
     if spec.type == "boolean" or not types:
-        return column
-    present = column[~np.isnan(column)]
-    name = spec.name
+        return column, types
+    present = column[~missing]
     if spec.type == "number":
-        if np.abs(present).max() > FLOAT32_MAX:
-            return None
-        if int in types:  # validation gives a number sent as 3 as 3.0
-            _convert(records, name, int, float)
-        return column
+        return (column, types) if np.abs(present).max() <= FLOAT32_MAX else None
     # Strictly below 2**53: every such float64 is the integer that was sent.
     if np.abs(present).max() >= INTEGER_LIMIT:
         return None
-    if float in types:  # "2007.0" is an integer (`mlvajra.inputs.integral`); "2007.5" is not
-        if not np.array_equal(present, np.trunc(present)):
-            return None
-        _convert(records, name, float, int)
-    return column
+    # "2007.0" is an integer (`mlvajra.inputs.integral`); "2007.5" is not.
+    if float in types and not np.array_equal(present, np.trunc(present)):
+        return None
+    return column, types
 
 
 def _convert(records: Records, name: str, source: type, target: Any) -> None:

@@ -45,8 +45,8 @@ def build_request_type(record_type: type, max_instances: int, fail_fast: bool = 
 
 
 COLUMNAR_BYTES = 8192
-"""Bodies this long (about 50 records) are first offered to `columnar.accept`: its checks cost
-the same for 1 or 1,000 records, pydantic's grow with each; below, pydantic alone is cheaper."""
+"""Bodies this long (about `columnar.MIN_ROWS` penguin records) are first offered to
+`columnar.accept`; shorter ones go to per-record validation alone, which is cheaper there."""
 
 
 class PredictCodec:

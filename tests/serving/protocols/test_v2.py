@@ -129,6 +129,16 @@ def test_null_and_nan_are_missing_where_nullable(module_client: TestClient) -> N
     text = orjson.dumps({"inputs": v2_inputs(ROWS[:1])}).replace(b"39.1", b"NaN")
     assert b"NaN" in text
     assert _labels(_infer(module_client, text)) == ["Adelie"]
+    many = orjson.dumps({"inputs": v2_inputs(ROWS[:1] * 60)}).replace(b"39.1", b"NaN")
+    assert _labels(_infer(module_client, many)) == ["Adelie"] * 60
+
+
+def test_many_rows_score_as_predict_does(module_client: TestClient) -> None:
+    rows = (ROWS * 20)[:60]
+    predicted = module_client.post("/predict", json={"instances": rows}).json()["predictions"]
+    assert _labels(_infer(module_client, {"inputs": v2_inputs(rows)})) == [
+        p["label"] for p in predicted
+    ]
 
 
 @pytest.mark.parametrize(
@@ -145,10 +155,12 @@ def test_null_and_nan_are_missing_where_nullable(module_client: TestClient) -> N
         (b'"Torgersen"', b"7", "island"),
     ],
 )
+# 60 rows: checked a column at a time first (`mlvajra.columnar`), then judged row by row.
+@pytest.mark.parametrize("copies", [1, 60])
 def test_bad_values_are_400_with_row_and_field(
-    module_client: TestClient, old: bytes, new: bytes, field: str
+    module_client: TestClient, old: bytes, new: bytes, field: str, copies: int
 ) -> None:
-    text = orjson.dumps({"inputs": v2_inputs(ROWS[:1])}).replace(old, new, 1)
+    text = orjson.dumps({"inputs": v2_inputs(ROWS[:1] * copies)}).replace(old, new, 1)
     body = _error(_infer(module_client, text))
     assert body["code"] == "invalid_instances"
     assert [(d["row"], d["field"]) for d in body["details"]] == [(0, field)]

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from mlvajra import __version__
 from mlvajra.artifact import Format, Manifest
+from mlvajra.columnar import MIN_ROWS, accept_columns
 from mlvajra.errors import NotFoundError
 from mlvajra.inputs import MAX_DETAILS, Problem, shorten
 from mlvajra.predictor import Predictions, Predictor
@@ -128,8 +129,14 @@ class V2Codec:
         names = [spec.name for spec in self.manifest.inputs]
         if binary or fallback:
             columns = [self.rules.nan_as_missing(n, c) for n, c in zip(names, columns, strict=True)]
-        rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-        predictions = predictor.run(self.rules.validate(rows))
+        model_columns = (
+            accept_columns(self.manifest.inputs, columns) if len(columns[0]) >= MIN_ROWS else None
+        )
+        if model_columns is not None:
+            predictions = predictor.run_columns(model_columns)
+        else:  # judged record by record, every problem named
+            rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+            predictions = predictor.run(self.rules.validate(rows))
         response_id = request.get("id") or request_id
         return self._encode(predictions, wanted, response_id), predictions
 
