@@ -26,7 +26,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from mlvajra.errors import MlvajraError
 from mlvajra.logs import info_writer
-from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY, Answer, Call, Handler
+from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY, Answer, Call, Handler, raw_header
 from mlvajra.serving.handlers import ErrorShape, client_closed, internal_error, render_error
 from mlvajra.serving.state import ServiceState
 
@@ -192,7 +192,5 @@ def _route_template(scope: Scope) -> str:
 
 
 def _incoming_request_id(scope: Scope) -> bytes | None:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            return value if _VALID_REQUEST_ID.fullmatch(value) else None
-    return None
+    value = raw_header(scope, b"x-request-id")
+    return value if value is not None and _VALID_REQUEST_ID.fullmatch(value) else None

@@ -38,6 +38,15 @@ class Answer(NamedTuple):
     headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
+def raw_header(scope: Scope, name: bytes) -> bytes | None:
+    """The first value of header `name` (lower case) as sent, or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            found: bytes = value
+            return found
+    return None
+
+
 class Call:
     """The parts of one HTTP request a scoring handler reads: path, headers, id and body."""
 
@@ -51,11 +60,8 @@ class Call:
 
     def header(self, name: bytes) -> str | None:
         """The first value of header `name` (lower case), or None."""
-        for key, value in self.scope["headers"]:
-            if key == name:
-                text: str = value.decode("latin-1")
-                return text
-        return None
+        value = raw_header(self.scope, name)
+        return None if value is None else value.decode("latin-1")
 
     def media_type(self) -> str:
         """Content-Type without its parameters, lower case ("" when absent)."""
