@@ -76,3 +76,30 @@ def test_mlvajra_serve_runs_gunicorn_with_the_project_config(
         process.send_signal(signal.SIGTERM)
         assert process.wait(30) == 0
     assert "mlvajra.serving.worker.Worker" in (tmp_path / "serve.log").read_text()
+
+
+def _write_calls(pid: int) -> int:
+    """write(2)-family system calls process `pid` has made (`syscw` in /proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+    raise AssertionError(f"/proc/{pid}/io has no syscw")
+
+
+def test_a_response_leaves_in_one_write(artifact_dir: Path, tmp_path: Path) -> None:
+    """uvicorn writes headers and body apart; the worker's protocol joins them (one system
+    call, and one wake-up of the reader, per response)."""
+    import psutil
+
+    body = {"instances": [REFERENCE_ROWS[0][0]]}
+    with Gunicorn(artifact_dir, tmp_path, workers=1) as server:
+        (worker,) = psutil.Process(server.process.pid).children()
+        with httpx.Client(base_url=server.url, timeout=10) as client:  # one kept-alive connection
+            assert client.post("/predict", json=body).status_code == 200
+            before = _write_calls(worker.pid)
+            for _ in range(PREDICTIONS):
+                assert client.post("/predict", json=body).status_code == 200
+            written = _write_calls(worker.pid) - before
+    # The access log adds a write per 4 KB of lines (about 20 requests); two writes per response
+    # would be 2 x PREDICTIONS.
+    assert PREDICTIONS <= written <= PREDICTIONS * 1.2, written
