@@ -19,6 +19,7 @@ from mlvajra.explain.card import Reference, card_facts
 from mlvajra.explain.debug import Debugger, Explanation
 from mlvajra.explain.html import distribution_plots, document, facts, inputs_table, static_text
 from mlvajra.predictor import Predictor
+from mlvajra.serving.answers import prediction_objects
 from mlvajra.serving.codec import PredictCodec
 from mlvajra.serving.handlers import install_error_handlers
 
@@ -63,7 +64,9 @@ def create_explore_app(debugger: Debugger, reference: Reference) -> FastAPI:
         body = await _bounded_body(request)
         _, columns = codec.decode(body)
         explanation = debugger.explain(columns)
-        payload = explanation_json(explanation, codec.prediction_objects(explanation.predictions))
+        payload = explanation_json(
+            explanation, prediction_objects(explanation.predictions, codec.classes)
+        )
         return Response(
             orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
             media_type="application/json",

@@ -7,7 +7,6 @@ from collections.abc import Sequence, Set
 from contextlib import suppress
 from typing import Annotated, Any
 
-import numpy as np
 import numpy.typing as npt
 import orjson
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
@@ -29,6 +28,7 @@ from mlvajra.inputs import (
 from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.monitoring.prediction_log import PredictionLog
 from mlvajra.predictor import Predictions, Predictor
+from mlvajra.serving.answers import AnswerWriter
 from mlvajra.serving.bounds import BodyBound, BoundedProblems, problem_at
 
 
@@ -76,7 +76,9 @@ class PredictCodec:
         self._inputs = manifest.inputs
         self._field_names = {spec.name for spec in manifest.inputs}
         self.bound = BodyBound(manifest.inputs, max_instances)
-        self._classes = [str(label) for label in manifest.classes or []]
+        self.classes = [str(label) for label in manifest.classes or []]
+        """The class names, as the answers' probabilities name them."""
+        self.answers = AnswerWriter(manifest.name, manifest.version, self.classes)
 
     def decode(
         self, body: bytes | bytearray
@@ -114,27 +116,6 @@ class PredictCodec:
             raise self._bounded_error(body) from None
         return instances
 
-    def prediction_objects(
-        self, predictions: Predictions, ids: Sequence[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """The API's per-record answers, in order (each with its id, when `ids` are given)."""
-        if predictions.probabilities is None:
-            answers = [{"value": value} for value in predictions.labels.astype(np.float64).tolist()]
-        else:
-            classes = self._classes
-            # Per-class columns of numpy scalars: cheaper to walk than one array view per row.
-            by_class = [list(column) for column in predictions.probabilities.T]
-            answers = [
-                {"label": label, "probabilities": dict(zip(classes, row, strict=True))}
-                for label, row in zip(
-                    predictions.labels.tolist(), zip(*by_class, strict=True), strict=True
-                )
-            ]
-        if ids is not None:
-            for answer, identifier in zip(answers, ids, strict=True):
-                answer["id"] = identifier
-        return answers
-
     def predict(self, body: bytes | bytearray, request_id: str) -> tuple[bytes, Predictions]:
         """A /predict body in, the response body out (and the raw predictions for metrics).
 
@@ -145,19 +126,10 @@ class PredictCodec:
         predictions = self.predictor.run_columns(columns)
         if self.live is not None:
             self.live.count(records, columns, predictions.labels)
-        ids = [f"{request_id}:{row}" for row in range(len(records))]
         if self.log is not None:
+            ids = [f"{request_id}:{row}" for row in range(len(records))]
             self.log.offer(ids, records, predictions.labels)
-        return self._encode(predictions, ids), predictions
-
-    def _encode(self, predictions: Predictions, ids: Sequence[str]) -> bytes:
-        manifest = self.predictor.manifest
-        payload = {
-            "model": {"name": manifest.name, "version": manifest.version},
-            "predictions": self.prediction_objects(predictions, ids),
-        }
-        # OPT_SERIALIZE_NUMPY writes float32 values at float32 precision (0.98, not 0.98000001907).
-        return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        return self.answers.write(predictions, request_id), predictions
 
     def warm_up(self) -> None:
         """Run one synthetic record through the whole path, so the first request is not slow.
@@ -166,7 +138,7 @@ class PredictCodec:
         """
         record = neutral_record(self.predictor.manifest.inputs)
         _, columns = self.decode(orjson.dumps({"instances": [record]}))
-        self._encode(self.predictor.run_columns(columns), ["warm-up:0"])
+        self.answers.write(self.predictor.run_columns(columns), "warm-up")
 
     def _request_error(self, errors: list[ErrorDetails]) -> Exception:
         if any(item["type"] == "json_invalid" for item in errors):
