@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from fastapi.testclient import TestClient
 
+from mlvajra.artifact import FeatureReference
 from mlvajra.config import Settings
 from mlvajra.folder import read_manifest
 from mlvajra.monitoring.counting import PREDICTION, SMALL_REQUEST, LiveCounts
@@ -47,6 +48,32 @@ def test_the_record_path_and_the_column_path_count_alike(artifact_dir: Path) -> 
     assert bins("bill_length_mm")["above"] == 1
     assert bins("island")["__other__"] == 1
     assert bins("sex")["__missing__"] == 1
+
+
+def test_numeric_class_labels_are_counted_as_their_text_in_both_paths(
+    artifact_dir: Path,
+) -> None:
+    manifest = read_manifest(artifact_dir)
+    assert manifest.reference is not None
+    # A model whose classes are 0 and 1: the reference names them "0" and "1".
+    prediction = FeatureReference(
+        kind="categorical",
+        categories=["0", "1"],
+        bins=["0", "1", "__other__"],
+        ratios=[0.5, 0.4, 0.1],
+        min_count=10,
+    )
+    reference = manifest.reference.model_copy(update={"prediction": prediction})
+    records = [dict(row) for row, _ in REFERENCE_ROWS] * 7
+    columns = Predictor(manifest, runner=None).columns(records)  # type: ignore[arg-type]
+    labels = np.array([0, 1, 1] * 7)
+    for request in ([records[:1]] * 3, [records]):  # the record path, then the column path
+        live = LiveCounts(reference)
+        for part in request:
+            live.count(part, columns, labels[: len(part)])
+        kept = live.counts[PREDICTION]
+        assert kept[2] == 0, "a numeric label is its class's text, never __other__"
+        assert kept[:2] == ([3, 0] if len(request) == 3 else [7, 14])
 
 
 def test_accepted_records_are_counted_and_rejected_ones_are_not(

@@ -81,5 +81,5 @@ def test_a_request_id_is_escaped_and_every_row_numbered() -> None:
 
 def test_probabilities_of_the_wrong_width_are_refused() -> None:
     predictions = Predictions(np.array(["a"], dtype=object), np.zeros((1, 3), dtype=np.float32))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sequence of size"):
         AnswerWriter("m", "1", ["a", "b"]).write(predictions, "r")

@@ -7,10 +7,10 @@ multiprocess files straight away would cost several microseconds per value (rese
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from mlvajra.artifact import Reference
@@ -62,6 +62,10 @@ class LiveCounts:
             return
         for name, binner, into in self._inputs:
             binner.count_column(columns[name], into)
-        if self._text_prediction:
-            predicted = np.asarray([str(label) for label in predicted.tolist()], dtype=object)
-        self._prediction.count_column(predicted, self.counts[PREDICTION])
+        if not self._text_prediction:
+            self._prediction.count_column(predicted, self.counts[PREDICTION])
+            return
+        # Few distinct labels: each made text once, not once per record.
+        into, index = self.counts[PREDICTION], self._prediction.index
+        for label, times in Counter(predicted.tolist()).items():
+            into[index(label if type(label) is str else str(label))] += times
