@@ -45,8 +45,10 @@ class OnnxRunner:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Idle worker threads spin by default and burn the cores the other workers need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # The arena kept ~9 MB per worker for no measurable speed on these small graphs.
-        options.enable_cpu_mem_arena = False
+        # The CPU arena (onnxruntime's default) reuses each run's buffers: a one-record run took
+        # 63-69 us with it and 73-87 us without, and the largest worker's RSS after 100 requests
+        # of 1,000 records and 300 of one was 94.6 MB with it, 94.4 MB without.
+        options.enable_cpu_mem_arena = True
         self._session = onnxruntime.InferenceSession(
             model if isinstance(model, bytes) else str(model),
             sess_options=options,
