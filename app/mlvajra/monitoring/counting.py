@@ -60,6 +60,12 @@ class LiveCounts:
                     index(label if type(label) is str or not self._text_prediction else str(label))
                 ] += 1
             return
+        self.count_columns(columns, predicted)
+
+    def count_columns(
+        self, columns: dict[str, npt.NDArray[Any]], predicted: npt.NDArray[Any]
+    ) -> None:
+        """Count validated model columns (a request accepted without records) and its answers."""
         for name, binner, into in self._inputs:
             binner.count_column(columns[name], into)
         if not self._text_prediction:

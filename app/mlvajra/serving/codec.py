@@ -123,9 +123,7 @@ class PredictCodec:
         takes.
         """
         records, columns = self.decode(body)
-        predictions = self.predictor.run_columns(columns)
-        if self.live is not None:
-            self.live.count(records, columns, predictions.labels)
+        predictions = run_counted(self.predictor, self.live, columns, records)
         if self.log is not None:
             ids = [f"{request_id}:{row}" for row in range(len(records))]
             self.log.offer(ids, records, predictions.labels)
@@ -190,6 +188,26 @@ class PredictCodec:
             [problem.as_detail() for problem in found.problems],
             field_counts(found.problems, self._field_names),
         )
+
+
+def run_counted(
+    predictor: Predictor,
+    live: LiveCounts | None,
+    columns: dict[str, npt.NDArray[Any]],
+    records: Sequence[dict[str, Any]] | None = None,
+) -> Predictions:
+    """Score accepted input and count it for drift: every scoring route, whatever its protocol.
+
+    `records` are the validated records when the route has them (cheaper to count for a few);
+    without, the model `columns` are counted.
+    """
+    predictions = predictor.run_columns(columns)
+    if live is not None:
+        if records is None:
+            live.count_columns(columns, predictions.labels)
+        else:
+            live.count(records, columns, predictions.labels)
+    return predictions
 
 
 def field_counts(problems: Sequence[Problem], field_names: Set[str]) -> Counter[str]:

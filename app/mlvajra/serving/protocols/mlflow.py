@@ -20,7 +20,9 @@ import orjson
 from mlvajra.artifact import InputSpec, Manifest
 from mlvajra.errors import MalformedJSONError, UnsupportedMediaTypeError
 from mlvajra.inputs import Problem, shorten
+from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.predictor import Predictions, Predictor
+from mlvajra.serving.codec import run_counted
 from mlvajra.serving.protocols.records import RecordRules, invalid, loads_allowing_nan
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -84,14 +86,18 @@ class MlflowCodec:
         self._specs = {spec.name: spec for spec in manifest.inputs}
         self._regression = manifest.task == "regression"
 
-    def invoke(self, predictor: Predictor, body: bytes, kind: str) -> tuple[bytes, Predictions]:
-        """Score a JSON or CSV body."""
+    def invoke(
+        self, predictor: Predictor, live: LiveCounts | None, body: bytes, kind: str
+    ) -> tuple[bytes, Predictions]:
+        """Score a JSON or CSV body, counting what is accepted for drift into `live` (None:
+        monitoring off), as /predict."""
         self.rules.bound.refuse_beyond(body, csv=kind == "csv")
         if kind == "csv":
             rows, nan_is_missing = self._csv_rows(body), False
         else:
             rows, nan_is_missing = self._json_rows(body)
-        predictions = predictor.run(self.rules.validate(rows, nan_is_missing))
+        records = self.rules.validate(rows, nan_is_missing)
+        predictions = run_counted(predictor, live, predictor.columns(records), records)
         labels = predictions.labels
         values = labels.astype(np.float64).tolist() if self._regression else labels.tolist()
         return orjson.dumps({"predictions": values}), predictions

@@ -50,11 +50,12 @@ async def mlflow_ping(request: Request) -> Response:
 # async def on purpose, as /predict: the work is bounded by MLVAJRA_MAX_INSTANCES.
 async def answer_invocations(codec: MlflowCodec, state: ServiceState, call: Call) -> Answer:
     """POST /invocations, answered by `mlvajra.serving.asgi` before FastAPI's router."""
-    predictor = state.loaded_codec().predictor
+    loaded = state.loaded_codec()
     kind = body_kind(call.header(b"content-type") or "")
     # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
     body = bytes(await call.body(state.body_limit))
-    work = partial(codec.invoke, predictor, kind=kind)
+    # The worker's predictor and drift counts, made in the lifespan: those /predict uses.
+    work = partial(codec.invoke, loaded.predictor, loaded.live, kind=kind)
     return Answer(200, scored(state.tally, call.request_id, work, body))
 
 

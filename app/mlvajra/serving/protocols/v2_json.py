@@ -19,8 +19,10 @@ from mlvajra.artifact import Format, Manifest
 from mlvajra.columnar import MIN_ROWS, accept_columns
 from mlvajra.errors import NotFoundError
 from mlvajra.inputs import MAX_DETAILS, Problem, shorten
+from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.predictor import Predictions, Predictor
 from mlvajra.serving.bounds import problem_at
+from mlvajra.serving.codec import run_counted
 from mlvajra.serving.protocols.records import RecordRules, invalid, loads_allowing_nan
 from mlvajra.serving.protocols.v2_binary import NUMPY_TYPES, encode_tensor, split_body
 from mlvajra.serving.protocols.v2_tensors import ADVERTISED, InferenceRequest, TensorReader
@@ -111,9 +113,17 @@ class V2Codec:
         )
 
     def infer(
-        self, predictor: Predictor, body: bytes, header_length: str | None, request_id: str
+        self,
+        predictor: Predictor,
+        live: LiveCounts | None,
+        body: bytes,
+        header_length: str | None,
+        request_id: str,
     ) -> tuple[tuple[bytes, int | None], Predictions]:
-        """A request body in; the response body (and its JSON header length if binary) out."""
+        """A request body in; the response body (and its JSON header length if binary) out.
+
+        What is accepted is counted for drift into `live` (None: monitoring off), as /predict.
+        """
         header, tail = split_body(body, header_length)
         self.rules.bound.refuse_beyond(header)
         parsed, fallback = loads_allowing_nan(header)
@@ -133,10 +143,11 @@ class V2Codec:
             accept_columns(self.manifest.inputs, columns) if len(columns[0]) >= MIN_ROWS else None
         )
         if model_columns is not None:
-            predictions = predictor.run_columns(model_columns)
+            predictions = run_counted(predictor, live, model_columns)
         else:  # judged record by record, every problem named
             rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-            predictions = predictor.run(self.rules.validate(rows))
+            records = self.rules.validate(rows)
+            predictions = run_counted(predictor, live, predictor.columns(records), records)
         response_id = request.get("id") or request_id
         return self._encode(predictions, wanted, response_id), predictions
 

@@ -117,7 +117,7 @@ def infer_template(path: str) -> str | None:
 # async def on purpose, as /predict: the work is bounded by MLVAJRA_MAX_INSTANCES.
 async def answer_infer(codec: V2Codec, state: ServiceState, call: Call) -> Answer:
     """POST to a V2 infer route (path checked by `infer_template`), answered before the router."""
-    predictor = state.loaded_codec().predictor
+    loaded = state.loaded_codec()
     parts = call.path.split("/")
     codec.check_model(parts[3], parts[5] if len(parts) == 7 else None)
     if call.media_type() not in _MEDIA_TYPES:
@@ -128,7 +128,14 @@ async def answer_infer(codec: V2Codec, state: ServiceState, call: Call) -> Answe
     # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
     body = bytes(await call.body(state.body_limit))
     header_length = call.header(b"inference-header-content-length")
-    work = partial(codec.infer, predictor, header_length=header_length, request_id=call.request_id)
+    # The worker's predictor and drift counts, made in the lifespan: those /predict uses.
+    work = partial(
+        codec.infer,
+        loaded.predictor,
+        loaded.live,
+        header_length=header_length,
+        request_id=call.request_id,
+    )
     payload, json_length = scored(state.tally, call.request_id, work, body)
     if json_length is None:
         return Answer(200, payload)
