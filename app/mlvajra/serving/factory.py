@@ -31,6 +31,7 @@ from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
 from mlvajra.serving.protocols.mlflow import MlflowCodec
 from mlvajra.serving.protocols.mlflow import render_error as render_mlflow_error
+from mlvajra.serving.protocols.records import RecordRules
 from mlvajra.serving.protocols.scoring import answer_infer, answer_invocations, infer_template
 from mlvajra.serving.protocols.v2_json import V2Codec
 from mlvajra.serving.protocols.v2_json import render_error as render_v2_error
@@ -108,8 +109,9 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     shared = State()  # what every route reads, the FastAPI app's `state` once it is built
     shared.service = state
     shared.expose_errors = settings.expose_errors
-    shared.v2 = V2Codec(manifest, model_format, settings.max_instances, settings.model_name)
-    shared.mlflow = MlflowCodec(manifest, settings.max_instances)
+    rules = RecordRules(manifest, settings.max_instances)  # its validators are built once
+    shared.v2 = V2Codec(manifest, model_format, rules, settings.model_name)
+    shared.mlflow = MlflowCodec(manifest, rules)
     shared.error_shapes = [
         ("/v2", render_v2_error),
         ("/invocations", render_mlflow_error),
