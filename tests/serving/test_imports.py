@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -69,3 +70,53 @@ def test_the_block_is_real(artifact_dir: Path, tmp_path: Path) -> None:
     result = _serve_without_training_packages(copy)
     assert result.returncode != 0
     assert "not installed in the serving image" in result.stderr
+
+
+# What a worker would import at start only to serve its first prediction if it were eager: the
+# FastAPI app is built on the first request that needs it (mlvajra.serving.asgi), and these with it.
+FIRST_USE_ONLY = ("fastapi", "email_validator", "opentelemetry", "typer")
+
+# A child worker's start: gunicorn's app module, then a prediction, then a request for FastAPI.
+_START_SCRIPT = textwrap.dedent(
+    """
+    import sys
+
+    from starlette.testclient import TestClient
+
+    def loaded():
+        return sorted({{m.split(".")[0] for m in sys.modules}} & {heavy!r})
+
+    import mlvajra.serving.main
+
+    print("imported:", loaded())
+    with TestClient(mlvajra.serving.main.app) as client:
+        status = client.post("/predict", json={{"instances": [{row!r}]}}).status_code
+        print("predicted:", status, loaded())
+        print("health:", client.get("/health").status_code, "fastapi" in sys.modules)
+    """
+)
+
+
+def test_a_worker_imports_fastapi_only_when_a_request_needs_it(
+    artifact_dir: Path, tmp_path: Path
+) -> None:
+    script = _START_SCRIPT.format(heavy=set(FIRST_USE_ONLY), row=REFERENCE_ROWS[0][0])
+    environment = {
+        **os.environ,
+        "MLVAJRA_MODEL_DIR": str(artifact_dir),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "imported: []",
+        "predicted: 200 []",
+        "health: 200 True",
+    ]

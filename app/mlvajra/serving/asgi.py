@@ -2,8 +2,11 @@
 
 Every request gets its id (echoed when safe, else generated), `X-Model-Version` and `nosniff`,
 one `mlvajra_requests_total` write and one access-log line here. The scoring routes are answered
-here too, straight from their handler (`mlvajra.serving.calls`); every other request goes to the
+here too, straight from their handler (`mlvajra.serving.scoring`); every other request goes to the
 FastAPI app (docs, OpenAPI, probes, metadata, feedback), whose exception handlers answer its errors.
+That app is built on the first request that needs it, not at start: importing and building it
+took about half of a worker's start, and a worker's first prediction needs none of it. The
+lifespan (the model's loading) is run here, so it never waits for FastAPI either.
 
 While the worker drains, every response also says `Connection: close`: a proxy or client holding
 a keep-alive connection then opens its next one elsewhere, instead of racing the worker's final
@@ -16,13 +19,14 @@ import logging
 import os
 import re
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI
 from starlette.datastructures import State
 from starlette.requests import ClientDisconnect
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlvajra.errors import MlvajraError
 from mlvajra.logs import info_writer
@@ -45,6 +49,8 @@ _NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 Matcher = Callable[[str], str | None]
 """A path -> the route's template (the `endpoint` label) if the path is that route's, else None."""
+Lifespan = Callable[[], AbstractAsyncContextManager[None]]
+"""The worker's start (load and warm the model) and stop, around its serving."""
 
 
 class ServiceApp:
@@ -52,31 +58,43 @@ class ServiceApp:
 
     def __init__(
         self,
-        api: FastAPI,
-        service: ServiceState,
+        build_api: Callable[[], ASGIApp],
+        state: State,
+        lifespan: Lifespan,
         scoring: Mapping[str, Handler],
         templated: Sequence[tuple[Matcher, Handler]],
         error_shapes: Sequence[tuple[str, ErrorShape]],
     ) -> None:
-        """`scoring`: POST path -> handler; `templated`: (matcher, handler) for paths with
-        parameters; `error_shapes`: (path prefix, renderer) for protocols' own error bodies."""
-        self.api = api
-        self._service = service
+        """`build_api`: the FastAPI app, built on first use; `state`: what its routes read
+        (`state.service` is the worker's `ServiceState`); `scoring`: POST path -> handler;
+        `templated`: (matcher, handler) for paths with parameters; `error_shapes`: (path prefix,
+        renderer) for protocols' own error bodies."""
+        self.state = state
+        self._build_api = build_api
+        self._api: ASGIApp | None = None
+        self._lifespan = lifespan
+        self._service: ServiceState = state.service
         self._scoring = scoring
         self._templated = templated
         self._error_shapes = error_shapes
-        self._model_version = service.manifest.version
+        self._model_version = self._service.manifest.version
         self._version_header = (b"x-model-version", self._model_version.encode())
         self._access = info_writer(access_log, "request")
 
     @property
-    def state(self) -> State:
-        """The FastAPI app's state (`state.service` is the worker's `ServiceState`)."""
-        return self.api.state
+    def api(self) -> ASGIApp:
+        """The FastAPI app, built by the first request that reaches it. The build is synchronous
+        on the event loop: requests that arrive meanwhile wait for it, none sees it half built."""
+        if self._api is None:
+            self._api = self._build_api()
+        return self._api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._run_lifespan(receive, send)
+            return
         if scope["type"] != "http":
-            await self.api(scope, receive, send)  # the lifespan
+            await self.api(scope, receive, send)
             return
         started = time.perf_counter()
         # 128 random bits in hex, as uuid4().hex has but for its version bits, at half the cost.
@@ -106,6 +124,21 @@ class ServiceApp:
                     "model_version": self._model_version,
                 }
             )
+
+    async def _run_lifespan(self, receive: Receive, send: Send) -> None:
+        """The ASGI lifespan protocol around `lifespan`, as Starlette's router runs it."""
+        started = False
+        await receive()  # lifespan.startup
+        try:
+            async with self._lifespan():
+                await send({"type": "lifespan.startup.complete"})
+                started = True
+                await receive()  # lifespan.shutdown
+        except BaseException:
+            failed = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
+            await send({"type": failed, "message": traceback.format_exc()})
+            raise
+        await send({"type": "lifespan.shutdown.complete"})
 
     def _match(self, scope: Scope) -> tuple[str | None, Handler | None]:
         """(endpoint label if known now, the scoring handler for a POST to a scoring route)."""

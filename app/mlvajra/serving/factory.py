@@ -1,4 +1,4 @@
-"""`create_app(settings)`: lifespan, routes, error handlers, the fast scoring routes."""
+"""`create_app(settings)`: lifespan, the fast scoring routes, and the FastAPI app on first use."""
 
 from __future__ import annotations
 
@@ -10,17 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from types import FrameType
-from typing import Any
 
-from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
-from pydantic import TypeAdapter
+from starlette.datastructures import State
+from starlette.types import ASGIApp
 
 from mlvajra.artifact import file_for
 from mlvajra.config import Settings
 from mlvajra.errors import ArtifactError
 from mlvajra.folder import read_manifest
-from mlvajra.inputs import build_record_type, neutral_record
 from mlvajra.monitoring.counting import LiveCounts
 from mlvajra.monitoring.export import Exporter, flush_every
 from mlvajra.monitoring.feedback import FeedbackStore
@@ -29,21 +26,16 @@ from mlvajra.predictor import Predictor
 from mlvajra.runners import build_runner, load_runner
 from mlvajra.serving.asgi import ServiceApp, access_log
 from mlvajra.serving.calls import Handler
-from mlvajra.serving.codec import PredictCodec, build_request_type
-from mlvajra.serving.docs import install_docs
-from mlvajra.serving.handlers import install_error_handlers
+from mlvajra.serving.codec import PredictCodec
 from mlvajra.serving.handoff import handed_over
 from mlvajra.serving.metrics import MODEL_INFO
-from mlvajra.serving.monitoring_routes import router as monitoring_router
 from mlvajra.serving.protocols.mlflow import MlflowCodec
 from mlvajra.serving.protocols.mlflow import render_error as render_mlflow_error
-from mlvajra.serving.protocols.mlflow_routes import answer_invocations
-from mlvajra.serving.protocols.mlflow_routes import router as mlflow_router
+from mlvajra.serving.protocols.records import RecordRules
+from mlvajra.serving.protocols.scoring import answer_infer, answer_invocations, infer_template
 from mlvajra.serving.protocols.v2_json import V2Codec
 from mlvajra.serving.protocols.v2_json import render_error as render_v2_error
-from mlvajra.serving.protocols.v2_routes import answer_infer, infer_template
-from mlvajra.serving.protocols.v2_routes import router as v2_router
-from mlvajra.serving.routes import answer_predict, router
+from mlvajra.serving.scoring import answer_predict
 from mlvajra.serving.state import ServiceState
 
 logger = logging.getLogger("mlvajra")
@@ -71,7 +63,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan() -> AsyncIterator[None]:
         # Here, in each worker after the fork: onnxruntime sessions must not cross a fork.
         runner = (
             build_runner(verified.model, manifest, model_format, settings.threads, verified.code)
@@ -114,42 +106,30 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         for handler in access_log.handlers:
             handler.flush()
 
-    app = FastAPI(
-        title=f"mlvajra: {manifest.name}",
-        version=manifest.version,
-        description=f"Serves {manifest.name} version {manifest.version} ({manifest.task}).",
-        lifespan=lifespan,
-        docs_url=None,  # mlvajra.serving.docs: the same page, its assets served from here
-        openapi_url="/openapi.json" if settings.docs else None,
-        redoc_url=None,
-        # No 307 from /health/ to /health: its Location would repeat whatever Host was sent.
-        redirect_slashes=False,
-    )
-    app.state.service = state
-    app.state.expose_errors = settings.expose_errors
-    app.include_router(router)
-    app.include_router(monitoring_router)
-    app.include_router(v2_router)
-    app.include_router(mlflow_router)
-    app.state.v2 = V2Codec(manifest, model_format, settings.max_instances, settings.model_name)
-    app.state.mlflow = MlflowCodec(manifest, settings.max_instances)
-    app.state.error_shapes = [
+    shared = State()  # what every route reads, the FastAPI app's `state` once it is built
+    shared.service = state
+    shared.expose_errors = settings.expose_errors
+    rules = RecordRules(manifest, settings.max_instances)  # its validators are built once
+    shared.v2 = V2Codec(manifest, model_format, rules, settings.model_name)
+    shared.mlflow = MlflowCodec(manifest, rules)
+    shared.error_shapes = [
         ("/v2", render_v2_error),
         ("/invocations", render_mlflow_error),
         ("/ping", render_mlflow_error),
     ]
-    install_error_handlers(app)
-    if settings.docs:
-        install_docs(app, app.title)
-    request_type = build_request_type(build_record_type(manifest.inputs), settings.max_instances)
-    example = manifest.input_example or neutral_record(manifest.inputs)
-    _document_request_body(app, TypeAdapter(request_type), {"instances": [example]})
+
+    def build_api() -> ASGIApp:
+        # Imported here, not at the top: FastAPI's import is most of a worker's start.
+        from mlvajra.serving.api import build_api
+
+        return build_api(shared, settings, manifest)
+
     scoring: dict[str, Handler] = {
         "/predict": answer_predict,
-        "/invocations": partial(answer_invocations, app.state.mlflow),
+        "/invocations": partial(answer_invocations, shared.mlflow),
     }
-    templated = [(infer_template, partial(answer_infer, app.state.v2))]
-    return ServiceApp(app, state, scoring, templated, app.state.error_shapes)
+    templated = [(infer_template, partial(answer_infer, shared.v2))]
+    return ServiceApp(build_api, shared, lifespan, scoring, templated, shared.error_shapes)
 
 
 def _flush(state: ServiceState) -> None:
@@ -157,32 +137,6 @@ def _flush(state: ServiceState) -> None:
     state.tally.flush()
     if state.exporter is not None:
         state.exporter.flush()
-
-
-def _document_request_body(
-    app: FastAPI, request_adapter: TypeAdapter[Any], example: dict[str, Any]
-) -> None:
-    """Put the generated PredictRequest (the model's real fields) into the OpenAPI schema, with
-    `example` (a training record) as the body /docs offers, not values made up from the types."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            body = request_adapter.json_schema(ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(body.pop("$defs", {}))
-            components["PredictRequest"] = body
-            request_body = schema["paths"]["/predict"]["post"]["requestBody"]
-            request_body["content"]["application/json"]["example"] = example
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _drain_on_sigterm(state: ServiceState) -> None:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from mlvajra.errors import MlvajraError
 from mlvajra.inputs import MAX_DETAILS
 from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 logger = logging.getLogger("mlvajra")
 
@@ -99,6 +100,8 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:
+    from fastapi.exceptions import RequestValidationError  # imported by then: FastAPI raised it
+
     assert isinstance(error, RequestValidationError)
     details = [
         {"row": None, "field": ".".join(str(p) for p in e["loc"][1:]) or None, "message": e["msg"]}
@@ -132,6 +135,8 @@ async def _unexpected_error(request: Request, error: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Every error path of the app answers in the envelope, internals hidden."""
+    from fastapi.exceptions import RequestValidationError  # FastAPI only once an app is built
+
     app.add_exception_handler(MlvajraError, _mlvajra_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

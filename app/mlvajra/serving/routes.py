@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from mlvajra.errors import NotReadyError, UnsupportedMediaTypeError
-from mlvajra.serving.calls import Answer, Call, answer_in_fastapi, scored
+from mlvajra.errors import NotReadyError
+from mlvajra.serving.calls import answer_in_fastapi
 from mlvajra.serving.metrics import render_latest
 from mlvajra.serving.schemas import ErrorResponse, PredictResponse, StatusResponse, VersionResponse
-from mlvajra.serving.state import ServiceState, service_state
+from mlvajra.serving.scoring import answer_predict
+from mlvajra.serving.state import service_state
 
 logger = logging.getLogger("mlvajra")
 router = APIRouter()
@@ -33,18 +33,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _json(body: bytes, status_code: int = 200) -> Response:
     return Response(body, status_code=status_code, media_type="application/json")
-
-
-# async def on purpose: the work per request is bounded by MLVAJRA_MAX_INSTANCES (a few ms at
-# 1,000 records), cheaper to run inline than to hand to a thread pool.
-async def answer_predict(state: ServiceState, call: Call) -> Answer:
-    """POST /predict, answered by `mlvajra.serving.asgi` before FastAPI's router."""
-    codec = state.loaded_codec()
-    if call.media_type() != "application/json":
-        raise UnsupportedMediaTypeError("send the body as Content-Type: application/json")
-    body = await call.body(state.body_limit)
-    work = partial(codec.predict, request_id=call.request_id)
-    return Answer(200, scored(state.tally, call.request_id, work, body))
 
 
 @router.post(

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from starlette.requests import Request
+from typing import TYPE_CHECKING
 
 from mlvajra.artifact import Format, Manifest
 from mlvajra.config import Settings
@@ -13,6 +12,9 @@ from mlvajra.monitoring.export import Exporter
 from mlvajra.monitoring.feedback import FeedbackStore
 from mlvajra.serving.codec import PredictCodec
 from mlvajra.serving.metrics import Tally
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 
 @dataclass

@@ -81,8 +81,9 @@ def body_kind(content_type: str) -> str:
 class MlflowCodec:
     """Decodes `/invocations` bodies into records and answers `{"predictions": [...]}`."""
 
-    def __init__(self, manifest: Manifest, max_instances: int) -> None:
-        self.rules = RecordRules(manifest, max_instances)
+    def __init__(self, manifest: Manifest, rules: RecordRules) -> None:
+        """`rules`: the record rules every protocol shares (built once per worker)."""
+        self.rules = rules
         self._specs = {spec.name: spec for spec in manifest.inputs}
         self._regression = manifest.task == "regression"
 

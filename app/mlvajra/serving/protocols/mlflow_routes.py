@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mlvajra.errors import NotReadyError
-from mlvajra.serving.calls import Answer, Call, answer_in_fastapi, scored
-from mlvajra.serving.protocols.mlflow import MlflowCodec, body_kind
-from mlvajra.serving.state import ServiceState, service_state
+from mlvajra.serving.calls import answer_in_fastapi
+from mlvajra.serving.protocols.mlflow import MlflowCodec
+from mlvajra.serving.protocols.scoring import answer_invocations
+from mlvajra.serving.state import service_state
 
 router = APIRouter(tags=["MLflow scoring protocol"])
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -45,18 +46,6 @@ async def mlflow_ping(request: Request) -> Response:
         raise NotReadyError("draining: this worker is shutting down")
     state.loaded_codec()
     return Response(b'{"status":"ready"}', media_type="application/json")
-
-
-# async def on purpose, as /predict: the work is bounded by MLVAJRA_MAX_INSTANCES.
-async def answer_invocations(codec: MlflowCodec, state: ServiceState, call: Call) -> Answer:
-    """POST /invocations, answered by `mlvajra.serving.asgi` before FastAPI's router."""
-    loaded = state.loaded_codec()
-    kind = body_kind(call.header(b"content-type") or "")
-    # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
-    body = bytes(await call.body(state.body_limit))
-    # The worker's predictor and drift counts, made in the lifespan: those /predict uses.
-    work = partial(codec.invoke, loaded.predictor, loaded.live, kind=kind)
-    return Answer(200, scored(state.tally, call.request_id, work, body))
 
 
 @router.post("/invocations", responses=_ERRORS, openapi_extra=_BODY)

@@ -51,12 +51,13 @@ class V2Codec:
     """Metadata and inference for the one model, under its V2 name and version."""
 
     def __init__(
-        self, manifest: Manifest, model_format: Format, max_instances: int, name: str | None
+        self, manifest: Manifest, model_format: Format, rules: RecordRules, name: str | None
     ) -> None:
+        """`rules`: the record rules every protocol shares (built once per worker)."""
         self.manifest = manifest
         self.model_name = name or manifest.name
         self.quoted_name = orjson.dumps(self.model_name)
-        self.rules = RecordRules(manifest, max_instances)
+        self.rules = rules
         self._tensors = TensorReader(manifest, self.rules)
         self._request = TypeAdapter(InferenceRequest)
         float_type = "FP32" if model_format == "onnx" else "FP64"

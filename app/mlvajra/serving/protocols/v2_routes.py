@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mlvajra.errors import NotReadyError, UnsupportedMediaTypeError
-from mlvajra.serving.calls import Answer, Call, answer_in_fastapi, scored
+from mlvajra.errors import NotReadyError
+from mlvajra.serving.calls import answer_in_fastapi
+from mlvajra.serving.protocols.scoring import INFER, VERSIONED_INFER, answer_infer
 from mlvajra.serving.protocols.v2_json import V2Codec
-from mlvajra.serving.state import ServiceState, service_state
+from mlvajra.serving.state import service_state
 
 router = APIRouter(tags=["Open Inference Protocol (V2)"])
-_MEDIA_TYPES = frozenset({"", "application/json", "application/octet-stream"})
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": 'Bad input: {"error": "<one line>", "code", "details", "request_id"}'},
     404: {"description": "Unknown model or version"},
@@ -97,54 +97,8 @@ async def v2_model_ready(
     return _json(b'{"name":%b,"ready":true}' % codec.quoted_name)
 
 
-_INFER = "/v2/models/{model_name}/infer"
-_VERSIONED_INFER = "/v2/models/{model_name}/versions/{model_version}/infer"
-
-
-def infer_template(path: str) -> str | None:
-    """The V2 infer route `path` is on (its template), or None: `/v2/models/<name>/infer` or
-    `/v2/models/<name>/versions/<version>/infer`, each parameter one non-empty segment."""
-    parts = path.split("/")
-    if len(parts) < 5 or parts[:3] != ["", "v2", "models"] or parts[-1] != "infer":
-        return None
-    if len(parts) == 5 and parts[3]:
-        return _INFER
-    if len(parts) == 7 and parts[4] == "versions" and parts[3] and parts[5]:
-        return _VERSIONED_INFER
-    return None
-
-
-# async def on purpose, as /predict: the work is bounded by MLVAJRA_MAX_INSTANCES.
-async def answer_infer(codec: V2Codec, state: ServiceState, call: Call) -> Answer:
-    """POST to a V2 infer route (path checked by `infer_template`), answered before the router."""
-    loaded = state.loaded_codec()
-    parts = call.path.split("/")
-    codec.check_model(parts[3], parts[5] if len(parts) == 7 else None)
-    if call.media_type() not in _MEDIA_TYPES:
-        raise UnsupportedMediaTypeError(
-            "send the body as application/json, or application/octet-stream with "
-            "Inference-Header-Content-Length"
-        )
-    # The protocol codecs parse bytes; /predict's codec also takes the bytearray as read.
-    body = bytes(await call.body(state.body_limit))
-    header_length = call.header(b"inference-header-content-length")
-    # The worker's predictor and drift counts, made in the lifespan: those /predict uses.
-    work = partial(
-        codec.infer,
-        loaded.predictor,
-        loaded.live,
-        header_length=header_length,
-        request_id=call.request_id,
-    )
-    payload, json_length = scored(state.tally, call.request_id, work, body)
-    if json_length is None:
-        return Answer(200, payload)
-    length_header = (b"inference-header-content-length", str(json_length).encode())
-    return Answer(200, payload, b"application/octet-stream", (length_header,))
-
-
-@router.post(_INFER, responses=_ERRORS, openapi_extra=_INFER_BODY)
-@router.post(_VERSIONED_INFER, responses=_ERRORS, openapi_extra=_INFER_BODY)
+@router.post(INFER, responses=_ERRORS, openapi_extra=_INFER_BODY)
+@router.post(VERSIONED_INFER, responses=_ERRORS, openapi_extra=_INFER_BODY)
 async def v2_infer(request: Request, model_name: str, model_version: str | None = None) -> Response:
     """Score one input tensor per column (JSON, or binary tensor data); one row per record."""
     return await answer_in_fastapi(partial(answer_infer, _codec(request)), request)
