@@ -76,7 +76,8 @@ def test_the_block_is_real(artifact_dir: Path, tmp_path: Path) -> None:
 # FastAPI app is built on the first request that needs it (mlvajra.serving.asgi), and these with it.
 FIRST_USE_ONLY = ("fastapi", "email_validator", "opentelemetry", "typer")
 
-# A child worker's start: gunicorn's app module, then a prediction, then a request for FastAPI.
+# A child worker's start: gunicorn's app module, a prediction, the probes and a scrape (none
+# needs FastAPI), then a request that does.
 _START_SCRIPT = textwrap.dedent(
     """
     import sys
@@ -92,7 +93,9 @@ _START_SCRIPT = textwrap.dedent(
     with TestClient(mlvajra.serving.main.app) as client:
         status = client.post("/predict", json={{"instances": [{row!r}]}}).status_code
         print("predicted:", status, loaded())
-        print("health:", client.get("/health").status_code, "fastapi" in sys.modules)
+        probes = [client.get(path).status_code for path in ("/health", "/ready", "/metrics")]
+        print("probed:", probes, loaded())
+        print("version:", client.get("/version").status_code, "fastapi" in sys.modules)
     """
 )
 
@@ -118,5 +121,6 @@ def test_a_worker_imports_fastapi_only_when_a_request_needs_it(
     assert result.stdout.splitlines() == [
         "imported: []",
         "predicted: 200 []",
-        "health: 200 True",
+        "probed: [200, 200, 200] []",
+        "version: 200 True",
     ]

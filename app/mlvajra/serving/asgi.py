@@ -1,12 +1,13 @@
 """`ServiceApp`, the ASGI app gunicorn serves: request ids, headers, metrics, the access log.
 
 Every request gets its id (echoed when safe, else generated), `X-Model-Version` and `nosniff`,
-one `mlvajra_requests_total` write and one access-log line here. The scoring routes are answered
-here too, straight from their handler (`mlvajra.serving.scoring`); every other request goes to the
-FastAPI app (docs, OpenAPI, probes, metadata, feedback), whose exception handlers answer its errors.
+one `mlvajra_requests_total` write and one access-log line here. The scoring routes and the ops
+routes (/health, /ready, /metrics) are answered here too, straight from their handler
+(`mlvajra.serving.scoring`, `mlvajra.serving.ops`); every other request goes to the FastAPI app
+(docs, OpenAPI, metadata, feedback, monitoring), whose exception handlers answer its errors.
 That app is built on the first request that needs it, not at start: importing and building it
-took about half of a worker's start, and a worker's first prediction needs none of it. The
-lifespan (the model's loading) is run here, so it never waits for FastAPI either.
+took about half of a worker's start, and neither a prediction nor a probe or scrape needs it.
+The lifespan (the model's loading) is run here, so it never waits for FastAPI either.
 
 While the worker drains, every response also says `Connection: close`: a proxy or client holding
 a keep-alive connection then opens its next one elsewhere, instead of racing the worker's final
@@ -32,6 +33,7 @@ from mlvajra.errors import MlvajraError
 from mlvajra.logs import info_writer
 from mlvajra.serving.calls import REQUEST_ID_SCOPE_KEY, Answer, Call, Handler, raw_header
 from mlvajra.serving.handlers import ErrorShape, client_closed, internal_error, render_error
+from mlvajra.serving.ops import OPS
 from mlvajra.serving.state import ServiceState
 
 access_log = logging.getLogger("mlvajra.access")
@@ -141,10 +143,14 @@ class ServiceApp:
         await send({"type": "lifespan.shutdown.complete"})
 
     def _match(self, scope: Scope) -> tuple[str | None, Handler | None]:
-        """(endpoint label if known now, the scoring handler for a POST to a scoring route)."""
+        """(endpoint label if known now, the handler for a POST to a scoring route or a GET/HEAD
+        of an ops route: `mlvajra.serving.ops`)."""
         path: str = scope["path"]
         known = path if path in _ENDPOINTS else None
-        if scope["method"] != "POST":
+        method = scope["method"]
+        if method == "GET" or method == "HEAD":
+            return known, OPS.get(path)
+        if method != "POST":
             return known, None
         handler = self._scoring.get(path)
         if handler is not None:

@@ -6,12 +6,10 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from mlvajra.errors import NotReadyError
 from mlvajra.serving.calls import answer_in_fastapi
-from mlvajra.serving.metrics import render_latest
+from mlvajra.serving.ops import answer_health, answer_metrics, answer_ready
 from mlvajra.serving.schemas import ErrorResponse, PredictResponse, StatusResponse, VersionResponse
 from mlvajra.serving.scoring import answer_predict
 from mlvajra.serving.state import service_state
@@ -55,20 +53,16 @@ async def predict(request: Request) -> Response:
 
 @router.get("/health", response_model=StatusResponse)
 @router.head("/health", include_in_schema=False)
-async def read_health() -> Response:
+async def read_health(request: Request) -> Response:
     """Liveness: 200 while the process can answer."""
-    return _json(b'{"status":"ok"}')
+    return await answer_in_fastapi(answer_health, request)
 
 
 @router.get("/ready", response_model=StatusResponse, responses={503: _ERRORS[503]})
 @router.head("/ready", include_in_schema=False)
 async def read_ready(request: Request) -> Response:
     """Readiness: 200 once the model is loaded and warmed up, 503 while starting or draining."""
-    state = service_state(request)
-    if state.draining:
-        raise NotReadyError("draining: this worker is shutting down")
-    state.loaded_codec()  # 503 until the model is loaded and warmed up
-    return _json(b'{"status":"ready"}')
+    return await answer_in_fastapi(answer_ready, request)
 
 
 @router.get("/version", response_model=VersionResponse)
@@ -93,6 +87,4 @@ async def read_version(request: Request) -> VersionResponse:
 @router.get("/metrics", response_class=Response)
 async def read_metrics(request: Request) -> Response:
     """Prometheus metrics of every worker of this service."""
-    service_state(request).tally.flush()  # this worker's counts are current; others' within ~1 s
-    body, content_type = await run_in_threadpool(render_latest)  # reads every worker's files
-    return Response(body, media_type=content_type)
+    return await answer_in_fastapi(answer_metrics, request)
