@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from mlvajra.artifact import Manifest
 from mlvajra.batch.commit import TERMINATED, write_atomically
+from mlvajra.batch.ordering import run_sorted
 from mlvajra.batch.pipeline import ordered_map, return_freed_memory
 from mlvajra.batch.validation import validate_batch
 from mlvajra.data.kinds import DataKind, Sink
@@ -276,7 +277,7 @@ class _BatchScorer:
         if result.valid_rows:
             if result.valid_rows < batch.num_rows:
                 kept = kept.filter(pa.array(result.valid))
-            predicted = prediction_table(manifest, self._predictor.run_columns(result.columns))
+            predicted = prediction_table(manifest, run_sorted(self._predictor, result.columns))
             if self._annotate is not None:
                 extra = self._annotate(result.columns)
                 for name in extra.column_names:

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlvajra.artifact import Format, Manifest
+from mlvajra.batch.ordering import run_sorted
 from mlvajra.batch.scoring import LABEL, check_columns, prediction_columns
 from mlvajra.batch.validation import validate_batch
 from mlvajra.folder import read_manifest
@@ -100,7 +101,7 @@ def score_batch(
     names = list(keep)
     invalid = ~result.valid
     if result.valid_rows:
-        predictions = predictor.run_columns(result.columns)
+        predictions = run_sorted(predictor, result.columns)
         labels = np.empty(rows, dtype=object)
         labels[result.valid] = predictions.labels
         arrays.append(pa.array(labels, mask=invalid, from_pandas=True))
