@@ -196,8 +196,9 @@ def test_inference_failure_is_500_in_the_envelope_and_the_app_keeps_serving(
 
 
 def test_scoring_routes_are_answered_before_fastapi(artifact_dir: Path) -> None:
-    """POST /predict, /invocations and V2 infer never reach FastAPI's router: with the router
-    gone, they still answer, in their own shapes, while every other route fails."""
+    """POST /predict, /invocations and V2 infer, and GET /health, /ready and /metrics, never
+    reach FastAPI's router: with the router gone, they still answer, in their own shapes, while
+    every other route fails."""
     app = create_app(Settings(model_dir=artifact_dir))
     with TestClient(app) as client:
         app.api.router.routes.clear()
@@ -210,4 +211,8 @@ def test_scoring_routes_are_answered_before_fastapi(artifact_dir: Path) -> None:
         refused = client.post("/v2/models/penguins/infer", json={"inputs": []})
         assert refused.status_code == 400
         assert "error" in refused.json()
-        assert client.get("/health").status_code == 404
+        for path in ("/health", "/ready", "/metrics"):
+            assert client.get(path).status_code == 200, path
+            assert client.head(path).status_code == 200, path
+        assert "mlvajra_requests_total" in client.get("/metrics").text
+        assert client.get("/version").status_code == 404
