@@ -76,22 +76,23 @@ def decode_tensor(raw: memoryview, datatype: str, count: int) -> list[Any]:
 
 
 def _decode_bytes(raw: memoryview, count: int) -> list[Any]:
+    data = bytes(raw)  # slices of bytes are cheaper than of a memoryview, then copied
     values: list[Any] = []
+    append, length_at = values.append, _LENGTH.unpack_from
     offset = 0
-    size = len(raw)
-    for _ in range(count):
+    size = len(data)
+    for index in range(count):
         if offset + 4 > size:
-            raise BinaryTensorError(f"the BYTES data ends before element {len(values)}")
-        (length,) = _LENGTH.unpack_from(raw, offset)
-        offset += 4
-        if offset + length > size:
-            raise BinaryTensorError(f"the BYTES data ends inside element {len(values)}")
-        chunk = bytes(raw[offset : offset + length])
-        offset += length
+            raise BinaryTensorError(f"the BYTES data ends before element {index}")
+        start = offset + 4
+        offset = start + length_at(data, offset)[0]
+        if offset > size:
+            raise BinaryTensorError(f"the BYTES data ends inside element {index}")
+        chunk = data[start:offset]
         try:
-            values.append(chunk.decode("utf-8"))
+            append(chunk.decode("utf-8"))
         except UnicodeDecodeError:
-            values.append(chunk)
+            append(chunk)
     if offset != size:
         raise BinaryTensorError(f"{size - offset} byte(s) left after {count} BYTES element(s)")
     return values
@@ -100,10 +101,9 @@ def _decode_bytes(raw: memoryview, count: int) -> list[Any]:
 def encode_tensor(values: npt.NDArray[Any], datatype: str) -> bytes:
     """An output tensor's raw bytes, flattened row-major."""
     if datatype == "BYTES":
-        parts = []
-        for value in values.reshape(-1).tolist():
-            encoded = str(value).encode("utf-8")
-            parts.append(_LENGTH.pack(len(encoded)))
-            parts.append(encoded)
-        return b"".join(parts)
+        encoded: dict[Any, bytes] = {}  # few distinct labels: each encoded once
+        for value in set(flat := values.reshape(-1).tolist()):
+            text = str(value).encode("utf-8")
+            encoded[value] = _LENGTH.pack(len(text)) + text
+        return b"".join([encoded[value] for value in flat])
     return np.ascontiguousarray(values, dtype=NUMPY_TYPES[datatype]).tobytes()
