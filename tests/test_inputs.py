@@ -39,5 +39,8 @@ def test_every_nested_key_is_counted(document: Any) -> None:
 def test_a_tensor_of_numbers_beside_objects() -> None:
     document = {"inputs": [{"name": "a", "data": [1.0, 2.0, {"x": [{"y": 1}]}]}, [[{"z": 0}]]]}
     assert key_count(document) == 1 + 2 + 1 + 1 + 1
+    # Long containers are checked in C before they are walked: numbers are skipped, not objects.
+    long = {"data": [0.5] * 40, "rows": [[{"a": 1}]] * 20, "mixed": [1] * 30 + [{"b": 2}]}
+    assert key_count(long) == _reference(long) == 3 + 20 + 1
     body = b'{"inputs":[{"name":"a","name":"b","data":[1]}]}'
     assert duplicate_keys(body, key_count(orjson.loads(body))), "the count finds the duplicate"

@@ -188,11 +188,13 @@ def key_count(document: Any) -> int:
         if type(container) is dict:
             count += len(container)
             items = container.values()
-        # The types of a container's items, found in C: a list of numbers (a V2 tensor's data,
-        # a column) is not walked item by item.
-        kinds = set(map(type, items))
-        if dict in kinds or list in kinds:
-            pending += [item for item in items if type(item) is dict or type(item) is list]
+        if len(container) > 16:
+            # The types of a long container's items, found in C first: a list of numbers (a V2
+            # tensor's data, a column) is not walked item by item.
+            kinds = set(map(type, items))
+            if dict not in kinds and list not in kinds:
+                continue
+        pending += [item for item in items if type(item) is dict or type(item) is list]
     return count
 
 
