@@ -1,46 +1,77 @@
-"""`mlvajra.inputs.key_count`: the keys of every object of a parsed JSON document, counted."""
+"""`mlvajra.inputs.parsed_duplicate_keys`: a parsed body's duplicate keys found by colon count."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlvajra.inputs import duplicate_keys, key_count
+from mlvajra.inputs import parsed_duplicate_keys
 
-JSON = st.recursive(
+KEYS = st.sampled_from(["a", "b", "a:b", ":", "ü", 'q"'])
+SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner),
-    max_leaves=40,
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet='ab:ü"\\\n', max_size=4)
+)
+# A document as written, duplicates allowed: an object is a list of (key, value) pairs.
+WRITTEN = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4).map(lambda items: ("list", items))
+        | st.lists(st.tuples(KEYS, inner), max_size=4).map(lambda pairs: ("object", pairs))
+    ),
+    max_leaves=30,
 )
 
 
-def _reference(value: Any) -> int:
-    if isinstance(value, dict):
-        return len(value) + sum(map(_reference, value.values()))
-    if isinstance(value, list):
-        return sum(map(_reference, value))
-    return 0
+def _text(value: Any, escape: bool) -> str:
+    """JSON text for `value`; `escape`: every non-letter of a string as a \\u escape."""
+    if isinstance(value, tuple):
+        kind, items = value
+        if kind == "list":
+            return "[" + ",".join(_text(item, escape) for item in items) + "]"
+        pairs = (f"{_text(key, escape)}: {_text(item, escape)}" for key, item in items)
+        return "{" + ", ".join(pairs) + "}"
+    if isinstance(value, str) and escape:
+        return '"' + "".join(c if c.isalpha() else f"\\u{ord(c):04x}" for c in value) + '"'
+    return json.dumps(value)
 
 
-@settings(max_examples=300, deadline=None)
-@given(document=JSON)
-def test_every_nested_key_is_counted(document: Any) -> None:
-    parsed = orjson.loads(orjson.dumps(document))
-    assert key_count(parsed) == _reference(parsed)
+def _has_duplicates(value: Any) -> bool:
+    if not isinstance(value, tuple):
+        return False
+    kind, items = value
+    if kind == "list":
+        return any(map(_has_duplicates, items))
+    keys = [key for key, _ in items]
+    return len(set(keys)) < len(keys) or any(_has_duplicates(item) for _, item in items)
 
 
-def test_a_tensor_of_numbers_beside_objects() -> None:
-    document = {"inputs": [{"name": "a", "data": [1.0, 2.0, {"x": [{"y": 1}]}]}, [[{"z": 0}]]]}
-    assert key_count(document) == 1 + 2 + 1 + 1 + 1
-    # Long containers are checked in C before they are walked: numbers are skipped, not objects.
-    long = {"data": [0.5] * 40, "rows": [[{"a": 1}]] * 20, "mixed": [1] * 30 + [{"b": 2}]}
-    assert key_count(long) == _reference(long) == 3 + 20 + 1
-    body = b'{"inputs":[{"name":"a","name":"b","data":[1]}]}'
-    assert duplicate_keys(body, key_count(orjson.loads(body))), "the count finds the duplicate"
+@settings(max_examples=400, deadline=None)
+@given(written=WRITTEN, escape=st.booleans())
+def test_a_duplicate_is_found_wherever_it_is_and_only_then(written: Any, escape: bool) -> None:
+    body = _text(written, escape).encode()
+    found = parsed_duplicate_keys(body, orjson.loads(body))
+    assert bool(found) == _has_duplicates(written), body
+
+
+def test_an_escaped_colon_cannot_hide_a_duplicate() -> None:
+    # The dropped key's colon and the kept value's escaped one cancel out in a colon count:
+    # the escape sends the body to be read again.
+    body = b'{"k": 1, "k": "a\\u003ab"}'
+    assert body.count(b":") == orjson.dumps(orjson.loads(body)).count(b":")
+    assert [p.field for p in parsed_duplicate_keys(body, orjson.loads(body))] == ["k"]
+
+
+def test_a_document_orjson_cannot_write_is_read_again() -> None:
+    body = b'{"n": 123456789012345678901234567890, "n": 1}'
+    document = json.loads(body)  # Python's parser, as batch's JSON lines fall back to
+    assert [(p.row, p.field) for p in parsed_duplicate_keys(body, document)] == [(None, "n")]
+    unique = b'{"n": 123456789012345678901234567890}'
+    assert parsed_duplicate_keys(unique, json.loads(unique)) == []

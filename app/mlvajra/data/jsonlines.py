@@ -23,7 +23,7 @@ import pyarrow.json as pa_json
 
 from mlvajra.data.kinds import ROW_PROBLEM
 from mlvajra.data.sqlite import arrow_column
-from mlvajra.inputs import duplicate_keys, key_count
+from mlvajra.inputs import parsed_duplicate_keys
 
 DUPLICATE, NOT_FINITE, NOT_JSON = "duplicate key", "not a finite number", "not a JSON object"
 _PROBLEM_TYPE = pa.struct([("field", pa.string()), ("kind", pa.string())])
@@ -83,7 +83,7 @@ def _read_line(line: bytes) -> tuple[dict[str, Any], dict[str, Any] | None]:
     # The values are kept even where the row cannot be scored: --keep columns (an id) go with
     # the reject.
     values = {name: _scalar(value) for name, value in document.items()}
-    duplicates = duplicate_keys(line, key_count(document))
+    duplicates = parsed_duplicate_keys(line, document)
     if duplicates:
         return values, {"field": duplicates[0].field, "kind": DUPLICATE}
     for name, value in values.items():

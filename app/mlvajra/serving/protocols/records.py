@@ -21,9 +21,8 @@ from mlvajra.inputs import (
     MAX_DETAILS,
     Problem,
     build_record_type,
-    duplicate_keys,
-    key_count,
     message_for,
+    parsed_duplicate_keys,
 )
 from mlvajra.serving.bounds import BodyBound, BoundedProblems
 from mlvajra.serving.codec import field_counts
@@ -44,7 +43,7 @@ def loads_allowing_nan(body: bytes) -> tuple[Any, bool]:
         except ValueError:
             raise MalformedJSONError("the body is not valid JSON") from None
     # The parsers keep the last of duplicate keys: refused as /predict refuses them.
-    duplicates = duplicate_keys(body, key_count(parsed))
+    duplicates = parsed_duplicate_keys(body, parsed)
     if duplicates:
         raise invalid(duplicates, f"{len(duplicates)} duplicate field(s)", set())
     return parsed, fallback
