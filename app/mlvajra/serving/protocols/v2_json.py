@@ -59,6 +59,7 @@ class V2Codec:
         self.quoted_name = orjson.dumps(self.model_name)
         self.rules = rules
         self._tensors = TensorReader(manifest, self.rules)
+        self._names = [spec.name for spec in manifest.inputs]
         self._request = TypeAdapter(InferenceRequest)
         float_type = "FP32" if model_format == "onnx" else "FP64"
         if manifest.task == "classification":
@@ -137,7 +138,7 @@ class V2Codec:
             raise invalid(problems, "the body is not a V2 inference request", set()) from None
         wanted = self._wanted_outputs(request)
         columns, binary = self._tensors.columns(request["inputs"], tail)
-        names = [spec.name for spec in self.manifest.inputs]
+        names = self._names
         if binary or fallback:
             columns = [self.rules.nan_as_missing(n, c) for n, c in zip(names, columns, strict=True)]
         model_columns = (

@@ -63,7 +63,12 @@ class TensorReader:
 
     def __init__(self, manifest: Manifest, rules: RecordRules) -> None:
         self._inputs = manifest.inputs
-        self._specs = {spec.name: spec for spec in manifest.inputs}
+        # Per input: its spec, the datatypes it takes, whether an integer datatype must be checked
+        # for floats (a number input sent as INT64 data).
+        self._specs = {
+            spec.name: (spec, _ACCEPTED[spec.type], spec.type == "number")
+            for spec in manifest.inputs
+        }
         self._rules = rules
 
     def columns(
@@ -76,46 +81,48 @@ class TensorReader:
         offset = 0
         for tensor in tensors:
             name = tensor["name"]
-            where = shorten(name)
-            size = tensor.get("parameters", {}).get("binary_data_size")
+            parameters = tensor.get("parameters")
+            size = None if parameters is None else parameters.get("binary_data_size")
             raw = None
             if size is not None:
                 if tail is None or type(size) is not int or size < 0 or offset + size > len(tail):
                     message = "binary_data_size exceeds the binary data"
-                    problems.append(Problem(None, where, message))
+                    problems.append(Problem(None, shorten(name), message))
                     continue
                 raw = tail[offset : offset + size]
                 offset += size
-            spec = self._specs.get(name)
-            if spec is None:
-                problems.append(Problem(None, where, message_for("extra_forbidden")))
+            known = self._specs.get(name)
+            if known is None:
+                problems.append(Problem(None, shorten(name), message_for("extra_forbidden")))
                 continue
             if name in found:
-                problems.append(Problem(None, where, "input given more than once"))
+                problems.append(Problem(None, name, "input given more than once"))
                 continue
+            spec, accepted, number = known
             datatype, shape = tensor["datatype"], tensor["shape"]
-            if datatype not in _ACCEPTED[spec.type]:
-                allowed = ", ".join(sorted(_ACCEPTED[spec.type]))
+            if datatype not in accepted:
+                allowed = ", ".join(sorted(accepted))
                 message = f"datatype {shorten(datatype)} does not fit type {spec.type} ({allowed})"
-                problems.append(Problem(None, where, message))
+                problems.append(Problem(None, name, message))
                 continue
             if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-                problems.append(Problem(None, where, "shape must be [N] or [N, 1]"))
+                problems.append(Problem(None, name, "shape must be [N] or [N, 1]"))
                 continue
-            self._rules.check_count(shape[0])
-            if rows is not None and shape[0] != rows:
-                message = f"shape[0] is {shape[0]}, other inputs have {rows} rows"
-                problems.append(Problem(None, where, message))
+            count = shape[0]
+            self._rules.check_count(count)
+            if rows is not None and count != rows:
+                message = f"shape[0] is {count}, other inputs have {rows} rows"
+                problems.append(Problem(None, name, message))
                 continue
-            rows = shape[0]
+            rows = count
             try:
-                values = self._values(tensor, raw, shape[0])
+                values = self._values(tensor, raw, count)
             except BinaryTensorError as error:
-                problems.append(Problem(None, where, str(error)))
+                problems.append(Problem(None, name, str(error)))
                 continue
-            if datatype in _INTEGER_TYPES and spec.type == "number":
+            if number and datatype in _INTEGER_TYPES and float in set(map(type, values)):
                 problems += [
-                    Problem(row, where, f"must be an integer (datatype {datatype})")
+                    Problem(row, name, f"must be an integer (datatype {datatype})")
                     for row, value in enumerate(values)
                     if isinstance(value, float)
                 ][:MAX_DETAILS]
