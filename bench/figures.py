@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, fields, replace
 
 # The protocol routes' figures (bench/protocols.py): label -> [1-record req/s, 1-record p50 ms,
 # 1,000-record req/s, 1,000-record p50 ms], all at c=1 on one server.
@@ -26,6 +27,32 @@ class Figures:
     rss_total_mb: float = 0.0
     rss_worker_mb: float = 0.0
     errors: list[str] = field(default_factory=list)
+
+
+def median_figures(rounds: list[Figures]) -> Figures:
+    """One server's figures over alternating rounds: each figure's median, every round's errors.
+
+    Each figure is the median of its own (a round slow at c=1 may be fast at c=32): shared
+    machines here drift by up to 2x within a minute, and the floor and mlvajra alternate per
+    round, so a slow minute weighs on both instead of on whichever ran in it.
+    """
+    medians: dict[str, float | None] = {}
+    for spec in fields(Figures):
+        if spec.name in ("name", "errors"):
+            continue
+        values = [getattr(row, spec.name) for row in rounds]
+        known = [value for value in values if value is not None]
+        medians[spec.name] = statistics.median(known) if known else None
+    errors = [error for row in rounds for error in row.errors]
+    return replace(rounds[0], errors=errors, **medians)
+
+
+def median_protocols(rounds: list[ProtocolFigures]) -> ProtocolFigures:
+    """The protocol figures over rounds: each figure's median."""
+    return {
+        label: [statistics.median(row[label][index] for row in rounds) for index in range(4)]
+        for label in rounds[0]
+    }
 
 
 def _cell(value: float, base: float | None, digits: int = 2) -> str:

@@ -5,7 +5,9 @@ available), measures cold start, c=1 and c=32 one-record throughput and latency,
 server CPU second at c=32, the latency of 1,000-record requests, and resident memory; then the
 protocol routes on mlvajra. Prints a table of figures and ratios to the floor and issue 17's
 goals, met or not, and writes its section of bench/results.md. Figures moved by up to 2x between
-runs on these shared machines: compare the ratios of one run.
+runs on these shared machines: the servers are measured in alternating rounds (floor, mlvajra,
+nginx, then again) and each figure is its median over the rounds, so a slow minute weighs on all
+of them; compare the ratios of one run.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
 from bench import protocols as bench_protocols  # noqa: E402
-from bench.figures import Figures, ProtocolFigures, goals, goals_table, table  # noqa: E402
+from bench.figures import (  # noqa: E402
+    Figures,
+    ProtocolFigures,
+    goals,
+    goals_table,
+    median_figures,
+    median_protocols,
+    table,
+)
 from bench.sections import write_section  # noqa: E402
 from bench.servers import WORKERS, floor_server, mlvajra_server, nginx_server  # noqa: E402
 
@@ -135,7 +145,10 @@ def main() -> None:
     """Parse arguments, run every server, print and write the tables and the goals."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models" / "penguins" / "1")
-    parser.add_argument("--seconds", type=int, default=8, help="duration of each wrk run")
+    parser.add_argument("--seconds", type=int, default=3, help="duration of each wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every server in turn (medians taken)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.md")
     parser.add_argument(
         "--only", help="measure only servers named so (gunicorn, nginx); ratios to the first"
@@ -159,17 +172,20 @@ def main() -> None:
         ]
         if args.only:
             servers = [server for server in servers if args.only in server[0]]
-        results = []
-        protocol_figures: list[ProtocolFigures] = []
-        for name, start in servers:
-            print(f"measuring {name} ...", flush=True)
-            wanted = protocol_figures if name == "mlvajra (gunicorn)" else None
-            results.append(measure(start, name, one, thousand, args.seconds, wanted))
+        rounds: dict[str, list[Figures]] = {name: [] for name, _ in servers}
+        protocol_rounds: list[ProtocolFigures] = []
+        for number in range(1, args.rounds + 1):
+            for name, start in servers:
+                print(f"round {number} of {args.rounds}: measuring {name} ...", flush=True)
+                wanted = protocol_rounds if name == "mlvajra (gunicorn)" else None
+                rounds[name].append(measure(start, name, one, thousand, args.seconds, wanted))
+    results = [median_figures(measured) for measured in rounds.values()]
+    protocol_figures = median_protocols(protocol_rounds) if protocol_rounds else None
     report = table(results)
     if protocol_figures:
         report += "\n\nProtocols on mlvajra (gunicorn), c=1:\n\n"
-        report += bench_protocols.table(protocol_figures[0])
-    found = goals(results, protocol_figures[0] if protocol_figures else None)
+        report += bench_protocols.table(protocol_figures)
+    found = goals(results, protocol_figures)
     if found:
         report += "\n\nGoals, from the ratios of this run:\n\n" + goals_table(found)
     errors = [f"- {row.name}: {error}" for row in results for error in row.errors]
@@ -181,8 +197,9 @@ def main() -> None:
         "bench/run.py",
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {psutil.cpu_count()} CPUs (load "
         f"average {load_before:.1f} before the run, {os.getloadavg()[0]:.1f} after), {WORKERS} "
-        f"workers per server, wrk on loopback, {args.seconds} s per run, one-record requests "
-        f"unless said. Ratios in parentheses are to the floor (same run).\n\n{report}\n"
+        f"workers per server, wrk on loopback, {args.seconds} s per wrk run, one-record "
+        f"requests unless said; each figure the median of {args.rounds} rounds, the servers "
+        f"alternating. Ratios in parentheses are to the floor (same run).\n\n{report}\n"
         + ("\n" + "\n".join(errors) + "\n" if errors else ""),
     )
     if errors:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.figures import Figures, goals, goals_table
+from bench.figures import Figures, goals, goals_table, median_figures, median_protocols
 from bench.run import parse_wrk
 from bench.scale import Run, median_run
 from bench.sections import replace_section
@@ -78,6 +78,31 @@ def test_goals_judge_each_ratio_against_its_target() -> None:
         "cold start": (0.7, True),
         "RSS per worker": (101.0, False),
     }
+
+
+def test_each_figure_is_its_own_median_over_the_rounds() -> None:
+    rounds = [
+        Figures("floor", c1_rps=900.0, c32_rps=5000.0, cold_start_s=1.4, errors=["c=1: 1 non-2xx"]),
+        Figures("floor", c1_rps=1000.0, c32_rps=3000.0, cold_start_s=0.9),
+        Figures("floor", c1_rps=1100.0, c32_rps=4000.0, cold_start_s=1.0, errors=["c=32: 2"]),
+    ]
+    median = median_figures(rounds)
+    assert (median.name, median.c1_rps, median.c32_rps, median.cold_start_s) == (
+        "floor",
+        1000.0,
+        4000.0,
+        1.0,
+    )
+    assert median.busiest_worker_share is None  # measured in no round
+    assert median.errors == ["c=1: 1 non-2xx", "c=32: 2"]
+    protocols = median_protocols(
+        [
+            {"V2 JSON": [1.0, 5.0, 3.0, 9.0]},
+            {"V2 JSON": [3.0, 4.0, 1.0, 8.0]},
+            {"V2 JSON": [2.0] * 4},
+        ]
+    )
+    assert protocols == {"V2 JSON": [2.0, 4.0, 2.0, 8.0]}
 
 
 def test_goals_leave_out_what_the_run_did_not_measure() -> None:
