@@ -20,7 +20,7 @@ from mlvajra.columnar import MIN_ROWS, accept_columns
 from mlvajra.errors import NotFoundError
 from mlvajra.inputs import MAX_DETAILS, Problem, shorten
 from mlvajra.monitoring.counting import LiveCounts
-from mlvajra.predictor import Predictions, Predictor
+from mlvajra.predictor import Predictions, Predictor, model_column
 from mlvajra.serving.bounds import problem_at
 from mlvajra.serving.codec import run_counted
 from mlvajra.serving.protocols.records import RecordRules, invalid, loads_allowing_nan
@@ -149,7 +149,12 @@ class V2Codec:
         else:  # judged record by record, every problem named
             rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
             records = self.rules.validate(rows)
-            predictions = run_counted(predictor, live, predictor.columns(records), records)
+            # What validation accepted, as the model takes it: from the columns at hand.
+            accepted = {
+                spec.name: model_column(spec, values)
+                for spec, values in zip(self.manifest.inputs, columns, strict=True)
+            }
+            predictions = run_counted(predictor, live, accepted, records)
         response_id = request.get("id") or request_id
         return self._encode(predictions, wanted, response_id), predictions
 
