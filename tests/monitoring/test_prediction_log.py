@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -100,3 +101,21 @@ def test_committed_labels_count_into_the_live_metric_counters(
         assert client.post("/feedback", json={"feedback": feedback}).json()["repeated"] == 2
     assert _pairs("1", truth, truth) - before[(truth, truth)] == 1
     assert _pairs("1", wrong, truth) - before[(wrong, truth)] == 1  # by id, from the log
+
+
+def test_records_are_logged_as_validation_gives_them_however_accepted(
+    artifact_dir: Path, tmp_path: Path
+) -> None:
+    settings = Settings(model_dir=artifact_dir, state_dir=tmp_path, prediction_log_sample=1.0)
+    # A number sent as an int, an integer sent as an integral float.
+    row = {**REFERENCE_ROWS[0][0], "flipper_length_mm": 181, "year": 2007.0}
+    with TestClient(create_app(settings)) as client:
+        for count in (1, 200):  # judged by pydantic; taken whole by `mlvajra.columnar`
+            assert client.post("/predict", json={"instances": [row] * count}).status_code == 200
+    with sqlite3.connect(tmp_path / "penguins.feedback.sqlite") as connection:
+        written = connection.execute(
+            "SELECT record, count(*) FROM predictions GROUP BY 1"
+        ).fetchall()
+    numbers = ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")
+    validated = {**row, **{name: float(row[name]) for name in numbers}, "year": 2007}
+    assert written == [(json.dumps(validated, sort_keys=True), 201)]

@@ -5,6 +5,10 @@ request path only appends references to a list; a thread of the worker turns the
 writes them in one transaction every `flush_seconds` and at shutdown. A SIGKILL loses what is
 pending: at most `flush_seconds` of sampled predictions per worker, never more than
 `max_pending` rows (beyond that, requests are not logged and the drop is counted).
+
+Records are written as validation gives them, whichever way they were accepted: a number sent
+as 3 is written 3.0, an integer sent as 2007.0 is written 2007 (`mlvajra.columnar` hands them
+over as sent).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import Counter
 
+from mlvajra.artifact import InputSpec
 from mlvajra.errors import StoreUnavailableError
 from mlvajra.monitoring.feedback import FeedbackStore
 
@@ -45,8 +50,16 @@ class PredictionLog:
         flush_seconds: float = 1.0,
         max_pending: int = 100_000,
         draw: Callable[[], float] = random.random,
+        inputs: Sequence[InputSpec] = (),
     ) -> None:
+        """`inputs`: the model's, whose numbers and integers are written as validation gives
+        them."""
         self._store = store
+        self._casts: list[tuple[str, type]] = [
+            (spec.name, float if spec.type == "number" else int)
+            for spec in inputs
+            if spec.type in ("number", "integer")
+        ]
         self._version = version
         self._sample = sample
         self._flush_seconds = flush_seconds
@@ -76,7 +89,7 @@ class PredictionLog:
         with self._lock:
             pending, self._pending, self._pending_rows = self._pending, [], 0
         rows = [
-            (identifier, json.dumps(record, sort_keys=True), str(value), self._version, logged_at)
+            (identifier, self._text(record), str(value), self._version, logged_at)
             for ids, records, predicted, logged_at in pending
             for identifier, record, value in zip(ids, records, predicted.tolist(), strict=True)
         ]
@@ -90,6 +103,15 @@ class PredictionLog:
             return 0
         PREDICTION_LOG_ROWS.labels("written").inc(len(rows))
         return written
+
+    def _text(self, record: dict[str, Any]) -> str:
+        """The record as JSON, its numbers and integers of the type validation gives them."""
+        cast = {
+            name: kind(record[name])
+            for name, kind in self._casts
+            if type(record.get(name)) not in (kind, type(None))
+        }
+        return json.dumps({**record, **cast} if cast else record, sort_keys=True)
 
     def start(self) -> None:
         """Flush every `flush_seconds` from a thread of this worker."""

@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
         log = (
             PredictionLog(
                 state.feedback, manifest.version, settings.prediction_log_sample,
-                settings.monitoring_flush_seconds,
+                settings.monitoring_flush_seconds, inputs=manifest.inputs,
             )
             if state.feedback is not None and settings.prediction_log_sample > 0
             else None
