@@ -35,6 +35,11 @@ except MlvajraError as error:
     _refusal = str(error)  # on_starting says it in the JSON log and stops the master
     _settings = Settings.model_construct()
 
+# numpy's OpenBLAS starts one thread per CPU when it is imported (in the master, before it forks:
+# every worker inherits numpy), which took a fifth of numpy's import here. A worker gets its share
+# of the CPUs, as onnxruntime does (`Settings.threads`), unless the environment says otherwise.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_settings.threads))
+
 bind = _settings.binds
 workers = _settings.workers
 worker_class = "mlvajra.serving.worker.Worker"
