@@ -12,9 +12,11 @@ from pathlib import Path
 # Neither the master nor a worker's start needs these (the FastAPI app is built on first use), or
 # they must not cross a fork: importing onnxruntime starts a thread.
 NOT_BEFORE_FORK = (
-    *("pydantic_settings", "fastapi", "typer", "onnxruntime", "prometheus_client", "sqlite3"),
-    *("sklearn", "pandas", "scipy", "pyarrow", "websockets", "wsproto"),
+    *("pydantic_settings", "fastapi", "typer", "onnxruntime", "sklearn", "pandas", "scipy"),
+    *("pyarrow", "websockets", "wsproto"),
 )
+# What every worker imports at start anyway, imported once by the master for all of them.
+INHERITED = ("prometheus_client", "starlette")
 
 # The master as gunicorn runs it: the config module, the worker class, `on_starting` (which
 # verifies and keeps the artifact); then the uvicorn config a worker loads after the fork.
@@ -45,6 +47,7 @@ _MASTER_SCRIPT = textwrap.dedent(
     print("threads:", len(os.listdir("/proc/self/task")))
     print("imported:", loaded())
     print("metric files:", os.listdir(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    print("inherited:", sorted({{name.split(".")[0] for name in sys.modules}} & {inherited!r}))
 
     import uvicorn.config
 
@@ -68,8 +71,9 @@ def test_the_master_forks_lean_and_single_threaded(artifact_dir: Path, tmp_path:
         "MLVAJRA_WORKERS": str(os.cpu_count()),  # one CPU each: one OpenBLAS thread, none started
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
     }
+    script = _MASTER_SCRIPT.format(heavy=set(NOT_BEFORE_FORK), inherited=set(INHERITED))
     result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _MASTER_SCRIPT.format(heavy=set(NOT_BEFORE_FORK))],
+        [sys.executable, "-W", "ignore", "-c", script],
         capture_output=True,
         text=True,
         timeout=120,
@@ -81,5 +85,6 @@ def test_the_master_forks_lean_and_single_threaded(artifact_dir: Path, tmp_path:
         "threads: 1",
         "imported: []",
         "metric files: []",
+        "inherited: ['prometheus_client', 'starlette']",
         "worker config: []",
     ]
