@@ -5,10 +5,19 @@ from __future__ import annotations
 import os
 import pwd
 from pathlib import Path
+from typing import Any, ClassVar
 
-from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlvajra.artifact import Format, InputSpec
 from mlvajra.errors import ConfigError
@@ -16,13 +25,43 @@ from mlvajra.folder import read_manifest
 from mlvajra.inputs import BODY_ENVELOPE_BYTES, record_json_bytes
 
 
-class Settings(BaseSettings):
-    """Everything a service process reads at start; one artifact per process."""
+class EnvironmentSettings(BaseModel):
+    """A model whose fields not given to it are read from the environment: `MLVAJRA_<FIELD>`, in
+    any case, or the names of a field's `validation_alias`; an empty variable counts as unset
+    (compose passes `${VAR:-}` for "the default"). Values given win over the environment.
 
-    # An empty variable counts as unset: compose passes `${VAR:-}` for "the default".
-    model_config = SettingsConfigDict(
-        env_prefix="MLVAJRA_", frozen=True, populate_by_name=True, env_ignore_empty=True
+    What pydantic-settings did here, without its import: it was a fifth of the gunicorn master's
+    start (its sources for dotenv, secrets, CLI and cloud vaults), and every value is a scalar.
+    """
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        frozen=True, populate_by_name=True, extra="forbid", validate_default=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**(_environment_values(type(self).model_fields) | values))
+
+
+def _environment_values(fields: dict[str, FieldInfo]) -> dict[str, str]:
+    """Field name -> the first of its variables set (and not empty) in the environment."""
+    environment = {name.upper(): value for name, value in os.environ.items() if value}
+    found = {}
+    for name, field in fields.items():
+        alias = field.validation_alias
+        names = (
+            [str(choice).upper() for choice in alias.choices]
+            if isinstance(alias, AliasChoices)
+            else [f"MLVAJRA_{name.upper()}"]
+        )
+        for variable in names:
+            if variable in environment:
+                found[name] = environment[variable]
+                break
+    return found
+
+
+class Settings(EnvironmentSettings):
+    """Everything a service process reads at start; one artifact per process."""
 
     model_dir: Path = Path("models/penguins/1")
     """The artifact version folder to serve (holds manifest.json)."""
@@ -172,10 +211,8 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"{where}: {first['msg']}") from None
 
 
-class StackSettings(BaseSettings):
+class StackSettings(EnvironmentSettings):
     """What `mlvajra stack` reads from the environment: the programs it runs."""
-
-    model_config = SettingsConfigDict(env_prefix="MLVAJRA_", frozen=True, env_ignore_empty=True)
 
     nginx: str = "nginx"
     """The nginx binary (a name on PATH or a path)."""
