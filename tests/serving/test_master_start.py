@@ -13,7 +13,7 @@ from pathlib import Path
 # they must not cross a fork: importing onnxruntime starts a thread.
 NOT_BEFORE_FORK = (
     *("pydantic_settings", "fastapi", "typer", "onnxruntime", "sklearn", "pandas", "scipy"),
-    *("pyarrow", "websockets", "wsproto"),
+    "pyarrow",
 )
 # What every worker imports at start anyway, imported once by the master for all of them.
 INHERITED = ("prometheus_client", "starlette")
