@@ -10,8 +10,8 @@ tests/test_columnar.py checks that the two agree on valid and invalid bodies ali
 The records are handed back as sent. Validation would give the same values, but a number sent
 as 3 as 3.0 and an integer sent as 2007.0 as 2007: the model columns are the same either way,
 and the one place a record is written out, the prediction log, writes it as validation gives it
-(`mlvajra.monitoring.prediction_log`). Converting them here took a tenth of a 1,000-record
-request.
+(`mlvajra.monitoring.prediction_log`). Converting them here took 0.2-0.4 ms of the 2 ms decode
+of a 1,000-record body.
 """
 
 from __future__ import annotations

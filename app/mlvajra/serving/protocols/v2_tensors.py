@@ -65,12 +65,7 @@ class TensorReader:
 
     def __init__(self, manifest: Manifest, rules: RecordRules) -> None:
         self._inputs = manifest.inputs
-        # Per input: its spec, the datatypes it takes, whether an integer datatype must be checked
-        # for floats (a number input sent as INT64 data).
-        self._specs = {
-            spec.name: (spec, _ACCEPTED[spec.type], spec.type == "number")
-            for spec in manifest.inputs
-        }
+        self._specs = {spec.name: spec for spec in manifest.inputs}
         self._rules = rules
 
     def columns(
@@ -93,14 +88,14 @@ class TensorReader:
                     continue
                 raw = tail[offset : offset + size]
                 offset += size
-            known = self._specs.get(name)
-            if known is None:
+            spec = self._specs.get(name)
+            if spec is None:
                 problems.append(Problem(None, shorten(name), message_for("extra_forbidden")))
                 continue
             if name in found:
                 problems.append(Problem(None, name, "input given more than once"))
                 continue
-            spec, accepted, number = known
+            accepted = _ACCEPTED[spec.type]
             datatype, shape = tensor["datatype"], tensor["shape"]
             if datatype not in accepted:
                 allowed = ", ".join(sorted(accepted))
@@ -122,7 +117,7 @@ class TensorReader:
             except BinaryTensorError as error:
                 problems.append(Problem(None, name, str(error)))
                 continue
-            if number and datatype in _INTEGER_TYPES and float in set(map(type, values)):
+            if datatype in _INTEGER_TYPES and spec.type == "number":
                 problems += [
                     Problem(row, name, f"must be an integer (datatype {datatype})")
                     for row, value in enumerate(values)
