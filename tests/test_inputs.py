@@ -1,15 +1,18 @@
-"""`mlvajra.inputs.parsed_duplicate_keys`: a parsed body's duplicate keys found by colon count."""
+"""`mlvajra.inputs`: a parsed body's duplicate keys found by colon count, and the byte count
+under it."""
 
 from __future__ import annotations
 
 import json
+from random import Random
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlvajra.inputs import parsed_duplicate_keys
+from mlvajra.inputs import count_byte, parsed_duplicate_keys
 
 KEYS = st.sampled_from(["a", "b", "a:b", ":", "ü", 'q"'])
 SCALARS = (
@@ -75,3 +78,13 @@ def test_a_document_orjson_cannot_write_is_read_again() -> None:
     assert [(p.row, p.field) for p in parsed_duplicate_keys(body, document)] == [(None, "n")]
     unique = b'{"n": 123456789012345678901234567890}'
     assert parsed_duplicate_keys(unique, json.loads(unique)) == []
+
+
+@pytest.mark.parametrize("length", [0, 1, 4095, 4096, 4097, 9001, 150_000])
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_a_byte_is_counted_as_bytes_count_counts_it(length: int, kind: type) -> None:
+    """Either side of the length where numpy takes over (bodies of 1,000 records are 147 KB)."""
+    random = Random(length)
+    data = bytes(random.choice([58, 44, random.randrange(256)]) for _ in range(length))
+    for byte in (b":", b",", b"\x00", b"\xff"):
+        assert count_byte(kind(data), byte) == data.count(byte)

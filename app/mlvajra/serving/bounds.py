@@ -16,7 +16,7 @@ from pydantic_core import ErrorDetails
 
 from mlvajra.artifact import InputSpec
 from mlvajra.errors import PayloadTooLargeError
-from mlvajra.inputs import MAX_DETAILS, Problem, message_for, shorten
+from mlvajra.inputs import MAX_DETAILS, Problem, count_byte, message_for, shorten
 
 STRINGS_SLACK = 1.25
 """A body may hold this many times the strings a valid one can before it is refused unread:
@@ -44,16 +44,16 @@ class BodyBound:
         Parsing is what costs: orjson took 0.1 s and 100 MB for a list of 4 million zeros, and
         pydantic 2.6 s for one object of 700,000 keys. `csv`: rows and cells, not JSON.
         """
-        data = bytes(body) if isinstance(body, memoryview) else body
         first, second = (b",", b"\n") if csv else (b":", b",")
         limit = self.max_separators
         # Two counting passes on the hot path (one if the first exceeds): only a body beyond a
         # valid one is looked at closer.
-        counts = [data.count(first), -1]
+        counts = [count_byte(body, first), -1]
         if counts[0] <= limit:
-            counts[1] = data.count(second)
+            counts[1] = count_byte(body, second)
             if counts[1] <= limit:
                 return
+        data = bytes(body) if isinstance(body, memoryview) else body
         if self._beyond(data, first, second, counts, json=not csv):
             raise PayloadTooLargeError(
                 f"more values than {self.max_instances} records of the model's "
