@@ -6,15 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from mlvajra.artifact import FeatureReference
 from mlvajra.config import Settings
 from mlvajra.folder import read_manifest
 from mlvajra.monitoring.counting import PREDICTION, SMALL_REQUEST, LiveCounts
-from mlvajra.monitoring.export import live_totals
+from mlvajra.monitoring.export import Exporter, live_totals
 from mlvajra.predictor import Predictor
 from mlvajra.serving.factory import create_app
+from mlvajra.serving.state import ServiceState
 from tests.fixtures import REFERENCE_ROWS
 
 
@@ -120,3 +123,55 @@ def test_drift_is_off_without_monitoring(artifact_dir: Path) -> None:
         drift = client.get("/drift").json()
     assert drift["monitored"] is False
     assert drift["features"] == {}
+
+
+@pytest.mark.parametrize("records", [1, 40], ids=["record-path", "column-path"])
+def test_a_request_is_counted_after_its_response_has_left(
+    artifact_dir: Path, record: dict[str, Any], records: int
+) -> None:
+    """The client waits for neither the drift count nor the labels' tally, and nothing reads
+    the counts before they are settled."""
+    app = create_app(Settings(model_dir=artifact_dir, monitoring_flush_seconds=60))
+    events: list[str] = []
+
+    async def recording(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            events.append(message["type"])
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    with TestClient(recording) as client:
+        state: ServiceState = app.state.service  # type: ignore[attr-defined]
+        assert state.codec is not None
+        assert state.codec.live is not None
+        live = state.codec.live
+        settle = state.settle_counts
+
+        def recorded_settle() -> None:
+            held = (len(live._pending), len(state.tally._held_labels))
+            events.append(f"settle: {held[0]} count, {held[1]} labels held")
+            settle()
+
+        state.settle_counts = recorded_settle  # type: ignore[method-assign]
+        before = _n(client)
+        events.clear()
+        assert client.post("/predict", json={"instances": [record] * records}).status_code == 200
+        expected = ["http.response.start", "http.response.body", "settle: 1 count, 1 labels held"]
+        assert events == expected
+        assert _n(client) == before + records  # /drift settles first: nothing held back
+
+
+def test_held_counts_are_settled_before_they_are_exported(artifact_dir: Path) -> None:
+    manifest = read_manifest(artifact_dir)
+    assert manifest.reference is not None
+    live = LiveCounts(manifest.reference)
+    exporter = Exporter(live, manifest)
+    records = [dict(row) for row, _ in REFERENCE_ROWS] * 7
+    columns = Predictor(manifest, runner=None).columns(records)  # type: ignore[arg-type]
+    labels = np.array(["Adelie", "Gentoo", "Chinstrap"] * 7, dtype=object)
+    before = sum(live_totals(manifest.version)["island"].values())
+    live.count_later(records[:1], columns, labels[:1])
+    live.count_later(None, columns, labels)
+    exporter.flush()
+    assert sum(live_totals(manifest.version)["island"].values()) == before + 1 + len(records)

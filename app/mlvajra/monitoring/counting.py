@@ -3,6 +3,10 @@
 Counting stays in the process (about a microsecond per record); `mlvajra.monitoring.export`
 moves the deltas into Prometheus counters about once a second. Writing each value into the
 multiprocess files straight away would cost several microseconds per value (research §2.2).
+
+The service counts a request once its response has left (`count_later`, then `settle`): the
+client does not wait for it (0.16 ms of a 1,000-record request), and whatever reads the counts
+settles them first, so they stay exact.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from mlvajra.monitoring.binning import Binner
 
 PREDICTION = "__prediction__"
 """The feature label of the model's predictions: their drift is measured like an input's."""
+Records = Sequence[dict[str, Any]]
+Columns = dict[str, npt.NDArray[Any]]
 SMALL_REQUEST = 16
 """Up to this many records, bins are found one value at a time; above, a column at a time."""
 
@@ -41,6 +47,26 @@ class LiveCounts:
         ]
         self._prediction = self.binners[PREDICTION]
         self._text_prediction = reference.prediction.categories is not None
+        self._pending: list[tuple[Records | None, Columns, npt.NDArray[Any]]] = []
+
+    def count_later(
+        self,
+        records: Records | None,
+        columns: Columns,
+        predicted: npt.NDArray[Any],
+    ) -> None:
+        """Hold a request's count until `settle` (`records` None: count the columns)."""
+        self._pending.append((records, columns, predicted))
+
+    def settle(self) -> None:
+        """Count what `count_later` holds: after a response has left, and before the counts are
+        read."""
+        pending, self._pending = self._pending, []
+        for records, columns, predicted in pending:
+            if records is None:
+                self.count_columns(columns, predicted)
+            else:
+                self.count(records, columns, predicted)
 
     def count(
         self,

@@ -115,6 +115,7 @@ class Exporter:
 
     def flush(self) -> None:
         """Add what was counted since the last flush to the counters (a few dozen writes)."""
+        self._counts.settle()
         for name, counts in self._counts.counts.items():
             flushed = self._flushed[name]
             children = self._children[name]

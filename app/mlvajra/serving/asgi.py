@@ -126,6 +126,7 @@ class ServiceApp:
                     "model_version": self._model_version,
                 }
             )
+            self._service.settle_counts()  # the response has left: the client does not wait
 
     async def _run_lifespan(self, receive: Receive, send: Send) -> None:
         """The ASGI lifespan protocol around `lifespan`, as Starlette's router runs it."""

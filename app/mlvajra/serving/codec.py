@@ -199,14 +199,12 @@ def run_counted(
     """Score accepted input and count it for drift: every scoring route, whatever its protocol.
 
     `records` are the validated records when the route has them (cheaper to count for a few);
-    without, the model `columns` are counted.
+    without, the model `columns` are counted. Counted once the response has left
+    (`LiveCounts.settle`, which `mlvajra.serving.asgi` calls after each request).
     """
     predictions = predictor.run_columns(columns)
     if live is not None:
-        if records is None:
-            live.count_columns(columns, predictions.labels)
-        else:
-            live.count(records, columns, predictions.labels)
+        live.count_later(records, columns, predictions.labels)
     return predictions
 
 

@@ -41,6 +41,15 @@ class ServiceState:
             raise NotReadyError("the model is not loaded yet")
         return self.codec
 
+    def settle_counts(self) -> None:
+        """Count the predicted labels and the drift of the requests answered since the last call
+        (`Tally.settle`, `mlvajra.monitoring.counting.LiveCounts.settle`): the service calls it
+        after each response has left."""
+        self.tally.settle()
+        codec = self.codec
+        if codec is not None and codec.live is not None:
+            codec.live.settle()
+
 
 def service_state(request: Request) -> ServiceState:
     """The worker's state, set by `create_app`.
