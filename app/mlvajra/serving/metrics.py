@@ -13,6 +13,7 @@ from collections import Counter as Tallies
 from collections.abc import Mapping
 from typing import Any
 
+import numpy.typing as npt
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -123,7 +124,7 @@ class Tally:
         self._inference = _Buckets(LATENCY_BUCKETS)
         self._instances = _Buckets(INSTANCE_BUCKETS)
         self._predictions: Tallies[str] = Tallies()
-        self._held_labels: list[Any] = []
+        self._held_labels: list[npt.NDArray[Any]] = []
         self._invalid: Tallies[str] = Tallies()
 
     def answered(self, endpoint: str, status: int, seconds: float) -> None:
