@@ -1,8 +1,11 @@
 """Batch scoring speed and memory: `mlvajra predict` on CSV -> Parquet, measured as a user runs it.
 
 Rows are real Palmer penguins rows drawn with replacement (the data the default model is for),
-with an `id` column, written to a temporary folder that is removed at the end. Speed: rows/s over
---rows rows, best of --repeat runs. Memory: peak RSS of the whole process for --rows and for
+with an `id` column, written to a temporary folder that is removed at the end. Two installs, runs
+alternating: this virtualenv (`dev`: pandas is there, and pyarrow imports it on its first
+conversion) and the batch install (`pip install '.[batch]'` into a virtualenv of its own, at this
+one's versions: no pandas, no scikit-learn). Speed: rows/s over --rows rows, best of --repeat runs
+of each. Memory, with the batch install: peak RSS of the whole process for --rows and for
 --big-rows rows; chunked scoring keeps them within 10% of each other.
 """
 
@@ -44,9 +47,35 @@ def write_penguins_csv(path: Path, rows: int, seed: int = 0, labelled: bool = Fa
             writer.write_table(chunk.add_column(0, "id", ids))
 
 
-def run_predict(model_dir: Path, source: Path, target: Path) -> dict[str, Any]:
+def batch_install(folder: Path) -> Path:
+    """`pip install '.[batch]'` of this checkout into a new virtualenv under `folder`, pinned to
+    this virtualenv's versions (uv: seconds, from its cache); its `mlvajra` script."""
+    uv = str(Path(sys.executable).parent / "uv")
+    venv = folder / "batch-venv"
+    pins = subprocess.run(
+        [uv, "pip", "freeze", "--exclude-editable", "--python", sys.executable],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    constraints = folder / "constraints.txt"
+    constraints.write_text(pins)
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    install = [uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python]
+    subprocess.run([*install, f"{ROOT}[batch]", "-c", str(constraints)], check=True)
+    found = subprocess.run(
+        [python, "-c", "import importlib.util as u; print(u.find_spec('pandas') is None)"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    if found.stdout.strip() != "True":
+        raise SystemExit("the batch install holds pandas: the comparison would mean nothing")
+    return venv / "bin" / "mlvajra"
+
+
+def run_predict(
+    model_dir: Path, source: Path, target: Path, mlvajra: Path = MLVAJRA
+) -> dict[str, Any]:
     """One `mlvajra predict` process: its JSON summary, wall time and peak RSS."""
-    args = [str(MLVAJRA), "predict", "--model-dir", str(model_dir), str(source), str(target)]
+    args = [str(mlvajra), "predict", "--model-dir", str(model_dir), str(source), str(target)]
     started = time.perf_counter()
     with subprocess.Popen([*args, "--keep", "id", "--json"], stdout=subprocess.PIPE) as child:
         assert child.stdout is not None
@@ -79,31 +108,39 @@ def main() -> None:
         work = Path(folder)
         small = work / "small.csv"
         write_penguins_csv(small, args.rows)
-        runs = [
-            run_predict(args.model_dir, small, work / "small.parquet") for _ in range(args.repeat)
-        ]
-        best = max(runs, key=lambda run: run["rows_per_second"])
-        report["speed"] = {
-            "rows": args.rows,
-            "rows_per_second_each": [run["rows_per_second"] for run in runs],
-            "rows_per_second_best": best["rows_per_second"],
-            "wall_seconds_best": min(run["wall_seconds"] for run in runs),
-            "cpu_seconds_each": [run["cpu_seconds"] for run in runs],
-            "rows_per_cpu_second_best": round(args.rows / min(r["cpu_seconds"] for r in runs)),
-            "csv_mib": round(small.stat().st_size / 2**20, 1),
-        }
-        each = ", ".join(f"{run['rows_per_second']:,.0f}" for run in runs)
-        print(
-            f"speed: {args.rows:,} rows CSV -> Parquet, best {best['rows_per_second']:,.0f} rows/s "
-            f"(each: {each}); {min(r['cpu_seconds'] for r in runs)} CPU seconds at best",
-            flush=True,
-        )
+        installs = {"dev": MLVAJRA, "batch": batch_install(work)}
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in installs}
+        for _ in range(args.repeat):  # alternating: both installs see the same machine
+            for name, mlvajra in installs.items():
+                runs[name].append(
+                    run_predict(args.model_dir, small, work / "small.parquet", mlvajra)
+                )
+        report["speed"] = {"rows": args.rows, "csv_mib": round(small.stat().st_size / 2**20, 1)}
+        for name, each in runs.items():
+            best = max(each, key=lambda run: run["rows_per_second"])
+            report["speed"][name] = {
+                "rows_per_second_each": [run["rows_per_second"] for run in each],
+                "rows_per_second_best": best["rows_per_second"],
+                "wall_seconds_best": min(run["wall_seconds"] for run in each),
+                "cpu_seconds_each": [run["cpu_seconds"] for run in each],
+                "rows_per_cpu_second_best": round(args.rows / min(r["cpu_seconds"] for r in each)),
+            }
+            rates = ", ".join(f"{run['rows_per_second']:,.0f}" for run in each)
+            print(
+                f"speed ({name} install): {args.rows:,} rows CSV -> Parquet, best "
+                f"{best['rows_per_second']:,.0f} rows/s (each: {rates}); "
+                f"{min(r['cpu_seconds'] for r in each)} CPU seconds at best",
+                flush=True,
+            )
         if not args.skip_memory:
             big = work / "big.csv"
             write_penguins_csv(big, args.big_rows)
             # The median small run, neither the luckiest nor the unluckiest, against the big one.
-            small_run = sorted(runs, key=lambda run: run["peak_rss_mib"])[len(runs) // 2]
-            big_run = run_predict(args.model_dir, big, work / "big.parquet")
+            batch_runs = runs["batch"]
+            small_run = sorted(batch_runs, key=lambda run: run["peak_rss_mib"])[
+                len(batch_runs) // 2
+            ]
+            big_run = run_predict(args.model_dir, big, work / "big.parquet", installs["batch"])
             big.unlink()
             ratio = big_run["peak_rss_mib"] / small_run["peak_rss_mib"]
             report["memory"] = {

@@ -251,3 +251,18 @@ def test_a_joblib_artifact_is_refused_in_one_line_by_the_serving_install(
     assert output.count(refusal) == 1, output
     assert "Traceback" not in output
     assert "Worker failed to boot" not in output
+
+
+def test_batch_scoring_is_refused_in_one_line_by_the_serving_install(
+    fresh: FreshInstall, user_dir: Path, marker: Path, artifact_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("island\nDream\n")
+    scored = fresh.run(
+        "mlvajra", "predict", "--model-dir", str(artifact_dir), str(source),
+        str(tmp_path / "out.parquet"), cwd=user_dir,
+    )  # fmt: skip
+    assert scored.returncode == 1, _tail(scored)
+    refusal = "error: mlvajra predict needs pyarrow: pip install 'mlvajra[batch]'"
+    assert scored.stderr.strip().splitlines() == [refusal]
+    assert not (tmp_path / "out.parquet").exists()

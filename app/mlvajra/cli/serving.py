@@ -100,8 +100,11 @@ def predict(
 ) -> None:
     """Score a file with the service's artifact and validation; invalid rows go to a rejects CSV."""
     import orjson
-    import pyarrow
 
+    try:
+        import pyarrow
+    except ImportError:
+        raise ConfigError("mlvajra predict needs pyarrow: pip install 'mlvajra[batch]'") from None
     from mlvajra.batch.commit import stop_cleanly_on_sigterm, summary_beside
     from mlvajra.batch.progress import progress
     from mlvajra.batch.scoring import score
