@@ -151,6 +151,12 @@ def neutral_record(inputs: list[InputSpec]) -> dict[str, Any]:
     return record
 
 
+def value_type(spec: InputSpec) -> Any:
+    """What one field of a record may hold: its strict JSON type, or null too where nullable."""
+    annotation = _TYPES[spec.type]
+    return annotation | None if spec.nullable else annotation
+
+
 def build_record_type(inputs: list[InputSpec]) -> type:
     """A strict TypedDict for one record: the manifest's fields, all required, nothing else.
 
@@ -164,10 +170,8 @@ def build_record_type(inputs: list[InputSpec]) -> type:
             description += f"; seen in training: {', '.join(spec.categories[:20])}"
             if len(spec.categories) > 20:
                 description += ", ..."
-        annotation = _TYPES[spec.type]
         # Nullable fields must still be present: an omitted field is a mistake, not a null.
-        field_type = annotation | None if spec.nullable else annotation
-        fields[spec.name] = Annotated[field_type, Field(description=description)]
+        fields[spec.name] = Annotated[value_type(spec), Field(description=description)]
     Record = TypedDict("Record", fields)  # type: ignore[misc]
     Record.__doc__ = "One raw input record, keyed by the model's input names."
     Record.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]

@@ -25,7 +25,13 @@ from mlvajra.serving.bounds import problem_at
 from mlvajra.serving.codec import run_counted
 from mlvajra.serving.protocols.records import RecordRules, invalid, loads_allowing_nan
 from mlvajra.serving.protocols.v2_binary import NUMPY_TYPES, encode_tensor, split_body
-from mlvajra.serving.protocols.v2_tensors import ADVERTISED, InferenceRequest, TensorReader
+from mlvajra.serving.protocols.v2_tensors import (
+    ADVERTISED,
+    PLAIN_BYTES,
+    InferenceRequest,
+    PlainRequests,
+    TensorReader,
+)
 
 
 def render_error(
@@ -61,6 +67,7 @@ class V2Codec:
         self._tensors = TensorReader(manifest, self.rules)
         self._names = [spec.name for spec in manifest.inputs]
         self._request = TypeAdapter(InferenceRequest)
+        self._plain = PlainRequests(manifest, rules.max_instances)
         float_type = "FP32" if model_format == "onnx" else "FP64"
         if manifest.task == "classification":
             classes = manifest.classes or []
@@ -130,6 +137,18 @@ class V2Codec:
         self.rules.bound.refuse_beyond(header)
         parsed, fallback = loads_allowing_nan(header)
         self._refuse_many_tensors(parsed)
+        plain = None
+        if tail is None and not fallback and len(header) < PLAIN_BYTES:
+            plain = self._plain.read(parsed)
+        if plain is not None:
+            request, columns, records = plain
+            wanted = self._wanted_outputs(request)
+            accepted = {
+                spec.name: model_column(spec, values)
+                for spec, values in zip(self.manifest.inputs, columns, strict=True)
+            }
+            predictions = run_counted(predictor, live, accepted, records)
+            return self._encode(predictions, wanted, request.get("id") or request_id), predictions
         try:
             request = self._request.validate_python(parsed)
         except ValidationError as error:

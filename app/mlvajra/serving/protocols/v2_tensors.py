@@ -6,13 +6,13 @@ values themselves are judged afterwards by the /predict record rules (`RecordRul
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, Union
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Discriminator, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from mlvajra.artifact import Manifest
-from mlvajra.inputs import MAX_DETAILS, Problem, message_for, shorten
+from mlvajra.artifact import InputSpec, Manifest
+from mlvajra.inputs import MAX_DETAILS, Problem, message_for, shorten, value_type
 from mlvajra.serving.protocols.records import RecordRules, invalid
 from mlvajra.serving.protocols.v2_binary import NUMPY_TYPES, BinaryTensorError, decode_tensor
 
@@ -149,3 +149,78 @@ class TensorReader:
         if len(data) != count:
             raise BinaryTensorError(f"data holds {len(data)} value(s), shape[0] says {count}")
         return data
+
+
+PLAIN_BYTES = 8192
+"""JSON bodies shorter than this (tens of penguin rows) are offered to `PlainRequests` first;
+longer ones hold enough rows for the vectorised checks (`columnar.accept_columns`)."""
+
+
+class PlainRequests:
+    """The common small request judged in one pydantic pass: every input once as JSON data in a
+    datatype of its own type, shape [N] or [N, 1] for N values, each value valid as /predict's.
+
+    `read` gives what `TensorReader.columns` and `RecordRules.validate` would have accepted, or
+    None for anything else (a tensor's parameters or other keys, nested data, an integer datatype
+    for a number, any bad value): the general path then judges it and names every problem.
+    tests/serving/protocols/test_v2_plain.py holds both paths to the same answers.
+    """
+
+    def __init__(self, manifest: Manifest, max_instances: int) -> None:
+        self._names = [spec.name for spec in manifest.inputs]
+        inputs = len(self._names)
+        tensors: Any = Union[tuple(_plain_tensor(spec, max_instances) for spec in manifest.inputs)]  # noqa: UP007
+        fields: dict[str, Any] = {
+            **InferenceRequest.__annotations__,
+            "inputs": Annotated[
+                list[Annotated[tensors, Discriminator("name")]],
+                Field(min_length=inputs, max_length=inputs, fail_fast=True),
+            ],
+        }
+        request = TypedDict("PlainRequest", fields)  # type: ignore[misc]
+        request.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]
+        self._adapter: TypeAdapter[InferenceRequest] = TypeAdapter(request)  # type: ignore[arg-type]
+
+    def read(
+        self, parsed: Any
+    ) -> tuple[InferenceRequest, list[list[Any]], list[dict[str, Any]]] | None:
+        """(the request, one column per manifest input in its order, the rows as records)."""
+        try:
+            request = self._adapter.validate_python(parsed)
+        except ValidationError:
+            return None
+        found = {tensor["name"]: tensor for tensor in request["inputs"]}
+        if len(found) != len(self._names):
+            return None  # an input given twice, so another missing
+        rows = None
+        for tensor in found.values():
+            shape, count = tensor["shape"], len(tensor["data"])
+            if (
+                shape[0] != count
+                or (len(shape) == 2 and shape[1] != 1)
+                or rows not in (None, count)
+            ):
+                return None
+            rows = count
+        columns = [found[name]["data"] for name in self._names]
+        records = [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
+        return request, columns, records
+
+
+def _plain_tensor(spec: InputSpec, max_instances: int) -> type:
+    """One input's tensor as `PlainRequests` takes it: its name, and values of its type."""
+    accepted = _ACCEPTED[spec.type]
+    if spec.type == "number":
+        accepted -= _INTEGER_TYPES  # the general path refuses their fractions, naming each
+    fields: dict[str, Any] = {
+        "name": Literal[spec.name],
+        "shape": Annotated[list[int], Field(min_length=1, max_length=2)],
+        "datatype": Literal[tuple(sorted(accepted))],
+        "data": Annotated[
+            list[value_type(spec)],  # type: ignore[misc]
+            Field(min_length=1, max_length=max_instances, fail_fast=True),
+        ],
+    }
+    tensor = TypedDict("PlainTensor", fields)  # type: ignore[misc]
+    tensor.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
+    return tensor
