@@ -1,4 +1,4 @@
-"""`columnar.accept` takes a body only when record-by-record validation would, with its result."""
+"""`columnar.JsonBodies` takes a body only when record-by-record validation would, as it would."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from mlvajra.artifact import InputSpec
-from mlvajra.columnar import accept
+from mlvajra.columnar import JsonBodies
 from mlvajra.inputs import FLOAT32_MAX, INTEGER_LIMIT, MAX_STRING_LENGTH, build_record_type
 from mlvajra.predictor import model_column
 
@@ -77,7 +77,7 @@ def _agree(rows: list[Any], may_leave: bool = False) -> None:
     """`accept` refuses what validation refuses, takes the rest (unless `may_leave`) and gives
     the values and model columns validation gives."""
     body = orjson.dumps({"instances": rows})
-    accepted = accept(orjson.loads(body), INPUTS, max_records=100)
+    accepted = JsonBodies(INPUTS, max_records=100).accept(body)
     try:
         expected = RECORDS.validate_json(orjson.dumps(rows))
     except ValidationError:
@@ -87,7 +87,7 @@ def _agree(rows: list[Any], may_leave: bool = False) -> None:
         assert may_leave, f"left a valid body to validation: {rows}"
         return
     got, columns = accepted
-    assert _as_validated(got) == expected  # records come back as sent: 3 where validation has 3.0
+    assert _as_validated(list(got)) == expected  # as sent: 2007.0 where validation has 2007
     for spec in INPUTS:
         want = model_column(spec, [record[spec.name] for record in expected])
         assert columns[spec.name].dtype == want.dtype
@@ -112,8 +112,21 @@ def test_mixed_bodies_agree(rows: list[Any]) -> None:
 
 
 def test_takes_a_plain_valid_body() -> None:
-    rows = [{"n": 1, "i": 2007.0, "j": None, "s": "a", "b": True}] * 3
-    accepted = accept({"instances": rows}, INPUTS, max_records=100)
+    rows = [{"n": 1.5, "i": 2007.0, "j": None, "s": "a", "b": True}] * 3
+    body = orjson.dumps({"instances": rows})
+    accepted = JsonBodies(INPUTS, max_records=100).accept(body)
     assert accepted is not None
-    assert accepted[0][0] is rows[0]  # as sent: the prediction log writes them as validated
-    assert accept({"instances": rows}, INPUTS, max_records=2) is None  # too many: judged later
+    assert list(accepted[0]) == rows  # as sent: the prediction log writes them as validated
+    assert accepted[0][1:] == rows[1:]
+    assert JsonBodies(INPUTS, max_records=2).accept(body) is None  # too many: judged later
+
+
+def test_a_body_that_is_not_one_object_of_records_is_left_to_validation() -> None:
+    rows = [{"n": 1.5, "i": 2007, "j": None, "s": "a", "b": True}]
+    bodies = JsonBodies(INPUTS, max_records=100)
+    for body in (b"[]", b"{}", b'{"instances": []}', b'{"instances": {}}', b"{", b"\xff", b"NaN"):
+        assert bodies.accept(body) is None, body
+    both = orjson.dumps({"instances": rows, "more": 1})
+    assert bodies.accept(both) is None
+    with_nan = orjson.dumps({"instances": rows}).replace(b"1.5", b"NaN")
+    assert bodies.accept(with_nan) is None

@@ -1,25 +1,26 @@
 """Records accepted a column at a time, for the bodies with nothing wrong in them.
 
-A parsed /predict body whose records all hold exactly the model's inputs, each value of its
-input's type and within the limits of `mlvajra.inputs`, is accepted here with a few checks per
-input over the whole column, and the model columns are built on the way. Anything else gives
-None, and the caller judges the body record by record (pydantic, `mlvajra.inputs`), which names
-every problem. So this may hand over what is valid; it never accepts what the rules refuse:
-tests/test_columnar.py checks that the two agree on valid and invalid bodies alike.
+`JsonBodies` reads a long /predict body with msgspec, which parses and checks every value's type
+and limits in one pass without building a dict per record, then builds the model columns; the
+column checks left (an integer sent as 2007.0 is one, 2007.5 is not) run over whole columns.
+Anything else gives None, and the caller judges the body record by record (pydantic,
+`mlvajra.inputs`), which names every problem. So this may hand over what is valid; it never
+accepts what the rules refuse: tests/test_columnar.py checks that the two agree on valid and
+invalid bodies alike. For 1,000 penguin records, 0.49 ms where orjson's parse and a check of each
+column took 0.89-0.98 ms.
 
-The records are handed back as sent. Validation would give the same values, but a number sent
-as 3 as 3.0 and an integer sent as 2007.0 as 2007: the model columns are the same either way,
-and the one place a record is written out, the prediction log, writes it as validation gives it
-(`mlvajra.monitoring.prediction_log`). Converting them here took 0.2-0.4 ms of the 2 ms decode
-of a 1,000-record body.
+The records come back as sent (a number sent as 3 stays 3, an integer sent as 2007.0 stays
+2007.0), each made a dict only when read: the model columns are the same either way, and the one
+place a record is written out, the prediction log, writes it as validation gives it
+(`mlvajra.monitoring.prediction_log`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from operator import itemgetter
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Any, overload
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -27,7 +28,6 @@ from mlvajra.artifact import InputSpec
 from mlvajra.inputs import FLOAT32_MAX, INTEGER_LIMIT, MAX_STRING_LENGTH
 from mlvajra.predictor import model_column
 
-Records = list[dict[str, Any]]
 _NULL = type(None)
 
 
@@ -35,30 +35,70 @@ MIN_ROWS = 50
 """Below about this many rows, per-record validation alone is cheaper: the checks here cost the
 same for 1 row or 1,000 (146 us against pydantic's 17 us for one penguin record)."""
 
+_INTEGER = Annotated[int, msgspec.Meta(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)]
+_TYPES: dict[str, Any] = {
+    "number": Annotated[float, msgspec.Meta(ge=-FLOAT32_MAX, le=FLOAT32_MAX)],
+    # An integral float is an integer (`mlvajra.inputs.integral`): checked per column below.
+    "integer": _INTEGER | Annotated[float, msgspec.Meta(ge=-INTEGER_LIMIT, le=INTEGER_LIMIT)],
+    "string": Annotated[str, msgspec.Meta(max_length=MAX_STRING_LENGTH)],
+    "boolean": bool,
+}
 
-def accept(
-    document: Any, inputs: Sequence[InputSpec], max_records: int
-) -> tuple[Records, dict[str, npt.NDArray[Any]]] | None:
-    """(the records of a /predict body, as sent, and their model columns), or None."""
-    if type(document) is not dict or len(document) != 1:
-        return None
-    records = document.get("instances")
-    if type(records) is not list or not 1 <= len(records) <= max_records:
-        return None
-    # As many keys as inputs, and each input's key present: exactly the inputs.
-    if set(map(type, records)) != {dict} or set(map(len, records)) != {len(inputs)}:
-        return None
-    columns: dict[str, npt.NDArray[Any]] = {}
-    for spec in inputs:
+
+class Records(Sequence[dict[str, Any]]):
+    """Decoded records, each a dict when read (few are: the prediction log's sample)."""
+
+    def __init__(self, structs: list[Any]) -> None:
+        self._structs = structs
+
+    def __len__(self) -> int:
+        return len(self._structs)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [msgspec.structs.asdict(struct) for struct in self._structs[index]]
+        return msgspec.structs.asdict(self._structs[index])
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return map(msgspec.structs.asdict, self._structs)
+
+
+class JsonBodies:
+    """Accepts a /predict body's bytes whole, or gives None (see the module's docstring)."""
+
+    def __init__(self, inputs: Sequence[InputSpec], max_records: int) -> None:
+        fields = [
+            (spec.name, _TYPES[spec.type] | None if spec.nullable else _TYPES[spec.type])
+            for spec in inputs
+        ]
+        # No garbage-collector tracking: a record holds only numbers, strings and None.
+        record = msgspec.defstruct("Record", fields, forbid_unknown_fields=True, gc=False)
+        instances = Annotated[list[record], msgspec.Meta(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
+        body = msgspec.defstruct("Body", [("instances", instances)], forbid_unknown_fields=True)
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(body)
+        self._inputs = list(inputs)
+
+    def accept(self, body: bytes | bytearray) -> tuple[Records, dict[str, npt.NDArray[Any]]] | None:
+        """(the records, as sent, and their model columns), or None."""
         try:
-            values = list(map(itemgetter(spec.name), records))  # a third cheaper than a loop
-        except KeyError:
+            structs = self._decoder.decode(body).instances
+        except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        column = _column(spec, values)
-        if column is None:
-            return None
-        columns[spec.name] = column
-    return records, columns
+        columns: dict[str, npt.NDArray[Any]] = {}
+        for spec, values in zip(
+            self._inputs, zip(*map(msgspec.structs.astuple, structs), strict=True), strict=True
+        ):
+            column = model_column(spec, values)
+            if spec.type == "integer":
+                present = column[~np.isnan(column)]
+                if not np.array_equal(present, np.trunc(present)):
+                    return None
+            columns[spec.name] = column
+        return Records(structs), columns
 
 
 def accept_columns(

@@ -26,7 +26,7 @@ class Predictions:
     probabilities: npt.NDArray[Any] | None
 
 
-def model_column(spec: InputSpec, values: list[Any]) -> npt.NDArray[Any]:
+def model_column(spec: InputSpec, values: Sequence[Any]) -> npt.NDArray[Any]:
     """An input's validated values as the (rows, 1) array both model formats take: float64 for
     numbers, integers and booleans (null -> NaN), objects for text (null -> the marker)."""
     if spec.type == "string":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence, Set
-from contextlib import suppress
 from typing import Annotated, Any
 
 import numpy.typing as npt
@@ -13,7 +12,7 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, from_json
 from typing_extensions import TypedDict
 
-from mlvajra.columnar import accept
+from mlvajra.columnar import JsonBodies
 from mlvajra.errors import InvalidInstancesError, MalformedJSONError, PayloadTooLargeError
 from mlvajra.inputs import (
     MAX_DETAILS,
@@ -76,21 +75,20 @@ class PredictCodec:
         self._inputs = manifest.inputs
         self._field_names = {spec.name for spec in manifest.inputs}
         self.bound = BodyBound(manifest.inputs, max_instances)
+        self._json_bodies = JsonBodies(manifest.inputs, max_instances)
         self.classes = [str(label) for label in manifest.classes or []]
         """The class names, as the answers' probabilities name them."""
         self.answers = AnswerWriter(manifest.name, manifest.version, self.classes)
 
     def decode(
         self, body: bytes | bytearray
-    ) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[Any]]]:
+    ) -> tuple[Sequence[dict[str, Any]], dict[str, npt.NDArray[Any]]]:
         """Parse and validate a /predict body into records and their model columns; raise an
         `MlvajraError` naming the bad places."""
         self.bound.refuse_beyond(body)
-        accepted = None
+        accepted: tuple[Sequence[dict[str, Any]], dict[str, npt.NDArray[Any]]] | None = None
         if len(body) >= COLUMNAR_BYTES:
-            # What orjson refuses is judged below: pydantic's parser names the problem.
-            with suppress(orjson.JSONDecodeError):
-                accepted = accept(orjson.loads(body), self._inputs, self.max_instances)
+            accepted = self._json_bodies.accept(body)
         if accepted is None:
             instances = self._judge(body)
             accepted = instances, self.predictor.columns(instances)
