@@ -11,8 +11,14 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from mlvajra.artifact import InputSpec
-from mlvajra.columnar import JsonBodies
-from mlvajra.inputs import FLOAT32_MAX, INTEGER_LIMIT, MAX_STRING_LENGTH, build_record_type
+from mlvajra.columnar import JsonBodies, accept_columns
+from mlvajra.inputs import (
+    FLOAT32_MAX,
+    INTEGER_LIMIT,
+    MAX_STRING_LENGTH,
+    build_record_type,
+    value_type,
+)
 from mlvajra.predictor import model_column
 
 INPUTS = [
@@ -23,6 +29,7 @@ INPUTS = [
     InputSpec(name="b", type="boolean", nullable=False),
 ]
 RECORDS = TypeAdapter(list[build_record_type(INPUTS)])  # type: ignore[misc]
+RECORDS_OF = {spec.name: TypeAdapter(list[value_type(spec)]) for spec in INPUTS}  # type: ignore[misc]
 # Values at and across every limit, of every JSON type.
 EDGES: list[Any] = [
     None, True, False, 0, 1, -7, 3, 2007, 2007.0, 2007.5, -0.0, 0.1, 1e-300, 1e300,
@@ -130,3 +137,33 @@ def test_a_body_that_is_not_one_object_of_records_is_left_to_validation() -> Non
     assert bodies.accept(both) is None
     with_nan = orjson.dumps({"instances": rows}).replace(b"1.5", b"NaN")
     assert bodies.accept(with_nan) is None
+
+
+ARRAY_EDGES = [
+    float("nan"), float("inf"), 3.5e38, FLOAT32_MAX, -0.0, 2007.0, 2007.5, INTEGER_LIMIT,
+    INTEGER_LIMIT + 1, -INTEGER_LIMIT - 1, 2**63 - 1, 0, 1, True,
+]  # fmt: skip
+ARRAY_DTYPES = ["?", "<u1", "<u8", "<i4", "<i8", "<f2", "<f4", "<f8"]
+
+
+def test_binary_arrays_agree_with_validation() -> None:
+    """A binary tensor's array is accepted only where its values (NaN a null where nullable, as
+    V2 reads binary data) pass validation, as validation gives them."""
+    for spec in (spec for spec in INPUTS if spec.type != "string"):
+        for dtype in map(np.dtype, ARRAY_DTYPES):
+            for edge in ARRAY_EDGES:
+                with np.errstate(all="ignore"):
+                    array = np.array([1, edge, 0]).astype(dtype)
+                values = [
+                    None if spec.nullable and value != value else value for value in array.tolist()
+                ]
+                columns = accept_columns([spec], [array])
+                try:
+                    expected = RECORDS_OF[spec.name].validate_python(values)
+                except ValidationError:
+                    assert columns is None, (spec, dtype, edge)
+                    continue
+                if columns is None:  # may leave: judged record by record
+                    continue
+                want = model_column(spec, expected)
+                assert np.array_equal(columns[spec.name], want, equal_nan=True), (spec, dtype, edge)

@@ -102,13 +102,17 @@ class JsonBodies:
 
 
 def accept_columns(
-    inputs: Sequence[InputSpec], values: Sequence[list[Any]]
+    inputs: Sequence[InputSpec], values: Sequence[list[Any] | npt.NDArray[Any]]
 ) -> dict[str, npt.NDArray[Any]] | None:
-    """The model columns of one value list per input (equal lengths, in `inputs` order, as a V2
-    request's tensors give them), or None when any value needs judging."""
+    """The model columns of one value list (or numpy array, from a binary tensor) per input
+    (equal lengths, in `inputs` order, as a V2 request's tensors give them), or None when any
+    value needs judging."""
     columns: dict[str, npt.NDArray[Any]] = {}
     for spec, column_values in zip(inputs, values, strict=True):
-        column = _column(spec, column_values)
+        if isinstance(column_values, np.ndarray):
+            column = _array_column(spec, column_values)
+        else:
+            column = _column(spec, column_values)
         if column is None:
             return None
         columns[spec.name] = column
@@ -147,5 +151,34 @@ def _column(spec: InputSpec, values: list[Any]) -> npt.NDArray[Any] | None:
         return None
     # "2007.0" is an integer (`mlvajra.inputs.integral`); "2007.5" is not.
     if float in types and not np.array_equal(present, np.trunc(present)):
+        return None
+    return column
+
+
+def _array_column(spec: InputSpec, values: npt.NDArray[Any]) -> npt.NDArray[Any] | None:
+    """The input's model column from a binary tensor's numbers or booleans if every value passes
+    the rules (a NaN is a missing value, where the field is nullable), else None."""
+    if spec.type == "string" or (values.dtype == np.bool_) != (spec.type == "boolean"):
+        return None
+    if values.dtype.kind in "iu":
+        if (
+            spec.type == "integer"
+            and len(values)
+            and max(-int(values.min()), int(values.max())) > INTEGER_LIMIT
+        ):
+            return None
+        return values.astype(np.float64).reshape(-1, 1)
+    column = values.astype(np.float64).reshape(-1, 1)
+    if spec.type == "boolean":
+        return column
+    missing = np.isnan(column)
+    if missing.any() and not spec.nullable:
+        return None
+    present = column[~missing]
+    if not len(present):
+        return column
+    if spec.type == "number":
+        return column if np.abs(present).max() <= FLOAT32_MAX else None  # inf too
+    if np.abs(present).max() > INTEGER_LIMIT or not np.array_equal(present, np.trunc(present)):
         return None
     return column

@@ -55,8 +55,9 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
     return body[:split], memoryview(body)[split:]
 
 
-def decode_tensor(raw: memoryview, datatype: str, count: int) -> list[Any]:
-    """`count` elements of `datatype` from raw bytes, as Python values (BYTES: str or bytes).
+def decode_tensor(raw: memoryview, datatype: str, count: int) -> list[Any] | npt.NDArray[Any]:
+    """`count` elements of `datatype` from raw bytes: BYTES as Python values (str, or bytes), the
+    fixed-size datatypes as one numpy array (read-only, over the body's bytes).
 
     BYTES elements that are not UTF-8 stay `bytes`, which the record rules refuse as "must be a
     string"; NaN floats stay NaN (the caller decides what missing means).
@@ -71,8 +72,7 @@ def decode_tensor(raw: memoryview, datatype: str, count: int) -> list[Any]:
             f"{len(raw)} bytes do not hold {count} {datatype} element(s) "
             f"({dtype.itemsize * count} bytes)"
         )
-    values: list[Any] = np.frombuffer(raw, dtype=dtype, count=count).tolist()
-    return values
+    return np.frombuffer(raw, dtype=dtype, count=count)
 
 
 def _decode_bytes(raw: memoryview, count: int) -> list[Any]:

@@ -156,16 +156,27 @@ class V2Codec:
             problems = [problem_at(item["loc"], item) for item in items]
             raise invalid(problems, "the body is not a V2 inference request", set()) from None
         wanted = self._wanted_outputs(request)
-        columns, binary = self._tensors.columns(request["inputs"], tail)
+        tensors, binary = self._tensors.columns(request["inputs"], tail)
         names = self._names
+        # A list's NaN is a missing value where the field is nullable; an array's is judged by
+        # `accept_columns` (or made a list below).
         if binary or fallback:
-            columns = [self.rules.nan_as_missing(n, c) for n, c in zip(names, columns, strict=True)]
+            tensors = [
+                self.rules.nan_as_missing(name, values) if isinstance(values, list) else values
+                for name, values in zip(names, tensors, strict=True)
+            ]
         model_columns = (
-            accept_columns(self.manifest.inputs, columns) if len(columns[0]) >= MIN_ROWS else None
+            accept_columns(self.manifest.inputs, tensors) if len(tensors[0]) >= MIN_ROWS else None
         )
         if model_columns is not None:
             predictions = run_counted(predictor, live, model_columns)
         else:  # judged record by record, every problem named
+            columns = [
+                values
+                if isinstance(values, list)
+                else self.rules.nan_as_missing(name, values.tolist())
+                for name, values in zip(names, tensors, strict=True)
+            ]
             rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
             records = self.rules.validate(rows)
             # What validation accepted, as the model takes it: from the columns at hand.

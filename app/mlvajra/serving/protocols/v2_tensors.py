@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, Union
 
+import numpy.typing as npt
 from pydantic import ConfigDict, Discriminator, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
@@ -29,6 +30,8 @@ ADVERTISED = {"number": "FP32", "integer": "INT64", "string": "BYTES", "boolean"
 # validated request, which is only read here: a third cheaper than copying them along.
 _CONFIG = ConfigDict(extra="ignore", strict=True)
 Shape = list[Annotated[int, Field(ge=0)]]
+Values = list[Any] | npt.NDArray[Any]
+"""One input's values: JSON data or BYTES as a list, a fixed-size binary tensor as an array."""
 
 
 class RequestInput(TypedDict):
@@ -70,10 +73,11 @@ class TensorReader:
 
     def columns(
         self, tensors: list[RequestInput], tail: memoryview | None
-    ) -> tuple[list[list[Any]], bool]:
-        """One list of values per manifest input, in manifest order; whether any came in binary."""
+    ) -> tuple[list[Values], bool]:
+        """One column of values per manifest input, in manifest order (a list, or the numpy array
+        of a fixed-size binary tensor); whether any came in binary."""
         problems: list[Problem] = []
-        found: dict[str, list[Any]] = {}
+        found: dict[str, Values] = {}
         rows: int | None = None
         offset = 0
         for tensor in tensors:
@@ -117,7 +121,7 @@ class TensorReader:
             except BinaryTensorError as error:
                 problems.append(Problem(None, name, str(error)))
                 continue
-            if datatype in _INTEGER_TYPES and spec.type == "number":
+            if datatype in _INTEGER_TYPES and spec.type == "number" and type(values) is list:
                 problems += [
                     Problem(row, name, f"must be an integer (datatype {datatype})")
                     for row, value in enumerate(values)
@@ -136,7 +140,7 @@ class TensorReader:
         return columns, tail is not None and offset > 0
 
     @staticmethod
-    def _values(tensor: RequestInput, raw: memoryview | None, count: int) -> list[Any]:
+    def _values(tensor: RequestInput, raw: memoryview | None, count: int) -> Values:
         if raw is not None:
             if "data" in tensor:
                 raise BinaryTensorError("both data and binary_data_size are given")
