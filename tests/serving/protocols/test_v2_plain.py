@@ -172,7 +172,16 @@ def _single_changes() -> list[list[dict[str, Any]]]:
     for index, tensor in enumerate(base):
         variants = [{**tensor, "shape": shape(2)} for shape in SHAPES]
         variants += [{**tensor, "datatype": datatype} for datatype in DATATYPES]
-        variants += [{**tensor, "data": data} for data in ([], [None, None], [1, 2], [[1], [2]])]
+        datas = (
+            [],
+            [None, None],
+            [1, 2],
+            [[1], [2]],
+            [2007.5, 2007.0],
+            [2007.0, 2008.0],
+            [True, 1],
+        )
+        variants += [{**tensor, "data": data} for data in datas]
         variants += [{**other, "shape": tensor["shape"]} for other in base]
         changed += [[*base[:index], variant, *base[index + 1 :]] for variant in variants]
     return [*changed, base[::-1]]
@@ -215,10 +224,37 @@ def test_what_the_one_pass_path_leaves_to_the_general_one(paths: Paths) -> None:
     ]
     described = [{**tensor, "parameters": {"content_type": "np"}} for tensor in base]
     for tensors in (nested, integer, described):
-        assert plain.read({"inputs": tensors}) is None
+        assert plain.read(orjson.dumps({"inputs": tensors})) is None
         before = paths.taken
         assert isinstance(paths.assert_same(orjson.dumps({"inputs": tensors}))[0], bytes)
         assert paths.taken == before
     with_nan = orjson.dumps({"inputs": base}).replace(b"39.1", b"NaN", 1)
     assert b"NaN" in with_nan
     assert isinstance(paths.assert_same(with_nan)[0], bytes)
+
+
+def test_duplicate_keys_anywhere_are_refused_as_the_general_path_refuses_them(
+    paths: Paths,
+) -> None:
+    body = orjson.dumps(
+        {
+            "id": "a:b",  # a colon in a string is no key
+            "parameters": {"p": {"q": 1}},
+            "inputs": v2_inputs(ROWS[:2]),
+            "outputs": [{"name": "predict", "parameters": {"binary_data": False}}],
+        }
+    )
+    before = paths.taken
+    assert isinstance(paths.assert_same(body)[0], bytes)
+    assert paths.taken == before + 1
+    for key, twice in (
+        (b'"id":"a:b"', b'"id":"x","id":"a:b"'),
+        (b'"q":1', b'"q":1,"q":2'),
+        (b'"name":"island"', b'"name":"island","name":"island"'),
+        (b'"binary_data":false', b'"binary_data":false,"binary_data":true'),
+    ):
+        assert key in body
+        refused = paths.assert_same(body.replace(key, twice, 1))
+        assert refused[0] == "InvalidInstancesError", refused
+        assert "duplicate" in refused[1]
+    assert paths.taken == before + 1

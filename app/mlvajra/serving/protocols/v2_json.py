@@ -135,11 +135,9 @@ class V2Codec:
         """
         header, tail = split_body(body, header_length)
         self.rules.bound.refuse_beyond(header)
-        parsed, fallback = loads_allowing_nan(header)
-        self._refuse_many_tensors(parsed)
         plain = None
-        if tail is None and not fallback and len(header) < PLAIN_BYTES:
-            plain = self._plain.read(parsed)
+        if tail is None and len(header) < PLAIN_BYTES:
+            plain = self._plain.read(header)
         if plain is not None:
             request, columns, records = plain
             wanted = self._wanted_outputs(request)
@@ -149,6 +147,8 @@ class V2Codec:
             }
             predictions = run_counted(predictor, live, accepted, records)
             return self._encode(predictions, wanted, request.get("id") or request_id), predictions
+        parsed, fallback = loads_allowing_nan(header)
+        self._refuse_many_tensors(parsed)
         try:
             request = self._request.validate_python(parsed)
         except ValidationError as error:

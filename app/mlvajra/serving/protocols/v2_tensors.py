@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, Union
 
+import msgspec
 import numpy.typing as npt
-from pydantic import ConfigDict, Discriminator, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field
 from typing_extensions import TypedDict
 
 from mlvajra.artifact import InputSpec, Manifest
-from mlvajra.inputs import MAX_DETAILS, Problem, message_for, shorten, value_type
+from mlvajra.columnar import JSON_TYPES
+from mlvajra.inputs import MAX_DETAILS, Problem, duplicate_keys, message_for, shorten
 from mlvajra.serving.protocols.records import RecordRules, invalid
 from mlvajra.serving.protocols.v2_binary import NUMPY_TYPES, BinaryTensorError, decode_tensor
 
@@ -161,44 +163,50 @@ longer ones hold enough rows for the vectorised checks (`columnar.accept_columns
 
 
 class PlainRequests:
-    """The common small request judged in one pydantic pass: every input once as JSON data in a
-    datatype of its own type, shape [N] or [N, 1] for N values, each value valid as /predict's.
+    """The common small JSON request, parsed and judged in one msgspec pass: only the protocol's
+    keys, every input once as JSON data in a datatype of its own type, shape [N] or [N, 1] for N
+    values, each value valid as /predict's (`mlvajra.columnar`'s types).
 
-    `read` gives what `TensorReader.columns` and `RecordRules.validate` would have accepted, or
-    None for anything else (a tensor's parameters or other keys, nested data, an integer datatype
-    for a number, any bad value): the general path then judges it and names every problem.
-    tests/serving/protocols/test_v2_plain.py holds both paths to the same answers.
+    `read` gives what `loads_allowing_nan`, `TensorReader.columns` and `RecordRules.validate`
+    would have accepted, or None for anything else (other keys, nested data, an integer datatype
+    for a number, NaN, a duplicate key, any bad value): the general path then judges it and names
+    every problem. tests/serving/protocols/test_v2_plain.py holds both paths to the same answers.
     """
 
     def __init__(self, manifest: Manifest, max_instances: int) -> None:
+        self._inputs = manifest.inputs
         self._names = [spec.name for spec in manifest.inputs]
-        inputs = len(self._names)
         tensors: Any = Union[tuple(_plain_tensor(spec, max_instances) for spec in manifest.inputs)]  # noqa: UP007
-        fields: dict[str, Any] = {
-            **InferenceRequest.__annotations__,
-            "inputs": Annotated[
-                list[Annotated[tensors, Discriminator("name")]],
-                Field(min_length=inputs, max_length=inputs, fail_fast=True),
+        inputs = len(self._names)
+        request = msgspec.defstruct(
+            "PlainRequest",
+            [
+                (
+                    "inputs",
+                    Annotated[list[tensors], msgspec.Meta(min_length=inputs, max_length=inputs)],
+                ),
+                ("id", str | msgspec.UnsetType, msgspec.UNSET),
+                ("parameters", dict[str, Any] | msgspec.UnsetType, msgspec.UNSET),
+                ("outputs", list[_PlainOutput] | msgspec.UnsetType, msgspec.UNSET),
             ],
-        }
-        request = TypedDict("PlainRequest", fields)  # type: ignore[misc]
-        request.__pydantic_config__ = _CONFIG  # type: ignore[attr-defined]
-        self._adapter: TypeAdapter[InferenceRequest] = TypeAdapter(request)  # type: ignore[arg-type]
+            forbid_unknown_fields=True,
+        )
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(request)
 
     def read(
-        self, parsed: Any
+        self, body: bytes
     ) -> tuple[InferenceRequest, list[list[Any]], list[dict[str, Any]]] | None:
         """(the request, one column per manifest input in its order, the rows as records)."""
         try:
-            request = self._adapter.validate_python(parsed)
-        except ValidationError:
+            decoded = self._decoder.decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        found = {tensor["name"]: tensor for tensor in request["inputs"]}
+        found = {type(tensor).__name__: tensor for tensor in decoded.inputs}
         if len(found) != len(self._names):
             return None  # an input given twice, so another missing
         rows = None
-        for tensor in found.values():
-            shape, count = tensor["shape"], len(tensor["data"])
+        for tensor in decoded.inputs:
+            shape, count = tensor.shape, len(tensor.data)
             if (
                 shape[0] != count
                 or (len(shape) == 2 and shape[1] != 1)
@@ -206,25 +214,68 @@ class PlainRequests:
             ):
                 return None
             rows = count
-        columns = [found[name]["data"] for name in self._names]
+        request: dict[str, Any] = {}
+        keys = 1 + 4 * len(found)  # "inputs", and each tensor's name, shape, datatype and data
+        if decoded.id is not msgspec.UNSET:
+            request["id"] = decoded.id
+            keys += 1
+        if decoded.parameters is not msgspec.UNSET:
+            request["parameters"] = decoded.parameters
+            keys += 1 + _keys(decoded.parameters)
+        if decoded.outputs is not msgspec.UNSET:
+            request["outputs"] = [_output(output) for output in decoded.outputs]
+            keys += 1 + sum(
+                len(output) + _keys(output.get("parameters")) for output in request["outputs"]
+            )
+        if duplicate_keys(body, keys):
+            return None  # the general path names them
+        columns = [found[name].data for name in self._names]
+        for spec, values in zip(self._inputs, columns, strict=True):
+            if spec.type == "integer" and not all(
+                type(v) is not float or v.is_integer() for v in values
+            ):
+                return None  # 2007.5 is no integer: named by the general path
         records = [dict(zip(self._names, row, strict=True)) for row in zip(*columns, strict=True)]
-        return request, columns, records
+        return request, columns, records  # type: ignore[return-value]
+
+
+class _PlainOutput(msgspec.Struct, forbid_unknown_fields=True):
+    """An output asked for by name."""
+
+    name: str
+    parameters: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+def _output(output: _PlainOutput) -> dict[str, Any]:
+    if output.parameters is msgspec.UNSET:
+        return {"name": output.name}
+    return {"name": output.name, "parameters": output.parameters}
+
+
+def _keys(value: Any) -> int:
+    """How many object keys a parsed JSON value holds, at any depth."""
+    if isinstance(value, dict):
+        return len(value) + sum(_keys(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_keys(item) for item in value)
+    return 0
 
 
 def _plain_tensor(spec: InputSpec, max_instances: int) -> type:
-    """One input's tensor as `PlainRequests` takes it: its name, and values of its type."""
+    """One input's tensor as `PlainRequests` takes it, tagged by its name: values of its type."""
     accepted = _ACCEPTED[spec.type]
     if spec.type == "number":
         accepted -= _INTEGER_TYPES  # the general path refuses their fractions, naming each
-    fields: dict[str, Any] = {
-        "name": Literal[spec.name],
-        "shape": Annotated[list[int], Field(min_length=1, max_length=2)],
-        "datatype": Literal[tuple(sorted(accepted))],
-        "data": Annotated[
-            list[value_type(spec)],  # type: ignore[misc]
-            Field(min_length=1, max_length=max_instances, fail_fast=True),
+    value: Any = JSON_TYPES[spec.type] | None if spec.nullable else JSON_TYPES[spec.type]
+    return msgspec.defstruct(
+        spec.name,
+        [
+            ("shape", Annotated[list[int], msgspec.Meta(min_length=1, max_length=2)]),
+            ("datatype", Literal[tuple(sorted(accepted))]),
+            ("data", Annotated[list[value], msgspec.Meta(min_length=1, max_length=max_instances)]),
         ],
-    }
-    tensor = TypedDict("PlainTensor", fields)  # type: ignore[misc]
-    tensor.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)  # type: ignore[attr-defined]
-    return tensor
+        tag_field="name",
+        tag=spec.name,
+        forbid_unknown_fields=True,
+        gc=False,
+    )
