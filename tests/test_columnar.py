@@ -167,3 +167,20 @@ def test_binary_arrays_agree_with_validation() -> None:
                     continue
                 want = model_column(spec, expected)
                 assert np.array_equal(columns[spec.name], want, equal_nan=True), (spec, dtype, edge)
+
+
+def test_inputs_named_as_no_python_attribute_can_be() -> None:
+    """Column names are the manifest's: spaces, keywords, dashes, dunders."""
+    odd = [
+        InputSpec(name="sepal length (cm)", type="number", nullable=True),
+        InputSpec(name="class", type="string", nullable=False),
+        InputSpec(name="__init__", type="integer", nullable=False),
+        InputSpec(name="a-b", type="boolean", nullable=False),
+    ]
+    rows = [{"sepal length (cm)": 5.1, "class": "x", "__init__": 3, "a-b": True}] * 60
+    bodies = JsonBodies(odd, max_records=100)
+    accepted = bodies.accept(orjson.dumps({"instances": rows}))
+    assert accepted is not None
+    assert list(accepted[0]) == rows
+    assert accepted[1]["__init__"].tolist() == [[3.0]] * 60
+    assert bodies.accept(orjson.dumps({"instances": [{**rows[0], "f0": 1.0}]})) is None

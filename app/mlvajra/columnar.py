@@ -46,14 +46,30 @@ JSON_TYPES: dict[str, Any] = {
 }
 
 
+def record_struct(name: str, inputs: Sequence[InputSpec], **options: Any) -> Any:
+    """A msgspec struct with one field per input, typed as the record rules type it. Fields are
+    named f0, f1, ... and renamed to the inputs' names on the wire: a column may be called
+    `sepal length (cm)` or `class`, which no Python attribute can be."""
+    fields = [
+        (f"f{index}", JSON_TYPES[spec.type] | None if spec.nullable else JSON_TYPES[spec.type])
+        for index, spec in enumerate(inputs)
+    ]
+    rename = {f"f{index}": spec.name for index, spec in enumerate(inputs)}
+    return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=True, **options)
+
+
 class Records(Sequence[dict[str, Any]]):
     """Decoded records, each a dict when read (few are: the prediction log's sample)."""
 
-    def __init__(self, structs: list[Any]) -> None:
+    def __init__(self, names: list[str], structs: list[Any]) -> None:
+        self._names = names
         self._structs = structs
 
     def __len__(self) -> int:
         return len(self._structs)
+
+    def _record(self, struct: Any) -> dict[str, Any]:
+        return dict(zip(self._names, msgspec.structs.astuple(struct), strict=True))
 
     @overload
     def __getitem__(self, index: int) -> dict[str, Any]: ...
@@ -61,27 +77,24 @@ class Records(Sequence[dict[str, Any]]):
     def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
     def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(index, slice):
-            return [msgspec.structs.asdict(struct) for struct in self._structs[index]]
-        return msgspec.structs.asdict(self._structs[index])
+            return [self._record(struct) for struct in self._structs[index]]
+        return self._record(self._structs[index])
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return map(msgspec.structs.asdict, self._structs)
+        return map(self._record, self._structs)
 
 
 class JsonBodies:
     """Accepts a /predict body's bytes whole, or gives None (see the module's docstring)."""
 
     def __init__(self, inputs: Sequence[InputSpec], max_records: int) -> None:
-        fields = [
-            (spec.name, JSON_TYPES[spec.type] | None if spec.nullable else JSON_TYPES[spec.type])
-            for spec in inputs
-        ]
         # No garbage-collector tracking: a record holds only numbers, strings and None.
-        record = msgspec.defstruct("Record", fields, forbid_unknown_fields=True, gc=False)
+        record = record_struct("Record", inputs, gc=False)
         instances = Annotated[list[record], msgspec.Meta(min_length=1, max_length=max_records)]  # type: ignore[valid-type]
         body = msgspec.defstruct("Body", [("instances", instances)], forbid_unknown_fields=True)
         self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(body)
         self._inputs = list(inputs)
+        self._names = [spec.name for spec in inputs]
 
     def accept(self, body: bytes | bytearray) -> tuple[Records, dict[str, npt.NDArray[Any]]] | None:
         """(the records, as sent, and their model columns), or None."""
@@ -99,7 +112,7 @@ class JsonBodies:
                 if not np.array_equal(present, np.trunc(present)):
                     return None
             columns[spec.name] = column
-        return Records(structs), columns
+        return Records(self._names, structs), columns
 
 
 def accept_columns(

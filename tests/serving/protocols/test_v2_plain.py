@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -16,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlvajra.artifact import InputSpec
 from mlvajra.errors import MlvajraError
 from mlvajra.folder import read_manifest
 from mlvajra.monitoring.counting import LiveCounts
@@ -258,3 +260,22 @@ def test_duplicate_keys_anywhere_are_refused_as_the_general_path_refuses_them(
         assert refused[0] == "InvalidInstancesError", refused
         assert "duplicate" in refused[1]
     assert paths.taken == before + 1
+
+
+def test_inputs_named_as_no_python_attribute_can_be() -> None:
+    inputs = [
+        InputSpec(name="sepal length (cm)", type="number", nullable=True),
+        InputSpec(name="class", type="string", nullable=False),
+    ]
+    plain = PlainRequests(SimpleNamespace(inputs=inputs), MAX_INSTANCES)  # type: ignore[arg-type]
+    tensors = [
+        {"name": "class", "shape": [2], "datatype": "BYTES", "data": ["a", "b"]},
+        {"name": "sepal length (cm)", "shape": [2, 1], "datatype": "FP32", "data": [5.1, None]},
+    ]
+    read = plain.read(orjson.dumps({"inputs": tensors}))
+    assert read is not None
+    assert read[1] == [[5.1, None], ["a", "b"]]
+    assert read[2] == [
+        {"sepal length (cm)": 5.1, "class": "a"},
+        {"sepal length (cm)": None, "class": "b"},
+    ]

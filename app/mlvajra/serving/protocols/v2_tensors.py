@@ -176,7 +176,11 @@ class PlainRequests:
     def __init__(self, manifest: Manifest, max_instances: int) -> None:
         self._inputs = manifest.inputs
         self._names = [spec.name for spec in manifest.inputs]
-        tensors: Any = Union[tuple(_plain_tensor(spec, max_instances) for spec in manifest.inputs)]  # noqa: UP007
+        # Each input's tensor type, tagged by its name: the type tells the input.
+        self._tensor_names = {
+            _plain_tensor(spec, max_instances): spec.name for spec in manifest.inputs
+        }
+        tensors: Any = Union[tuple(self._tensor_names)]  # noqa: UP007
         inputs = len(self._names)
         request = msgspec.defstruct(
             "PlainRequest",
@@ -201,7 +205,7 @@ class PlainRequests:
             decoded = self._decoder.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError):
             return None
-        found = {type(tensor).__name__: tensor for tensor in decoded.inputs}
+        found = {self._tensor_names[type(tensor)]: tensor for tensor in decoded.inputs}
         if len(found) != len(self._names):
             return None  # an input given twice, so another missing
         rows = None
@@ -268,7 +272,7 @@ def _plain_tensor(spec: InputSpec, max_instances: int) -> type:
         accepted -= _INTEGER_TYPES  # the general path refuses their fractions, naming each
     value: Any = JSON_TYPES[spec.type] | None if spec.nullable else JSON_TYPES[spec.type]
     return msgspec.defstruct(
-        spec.name,
+        "PlainTensor",
         [
             ("shape", Annotated[list[int], msgspec.Meta(min_length=1, max_length=2)]),
             ("datatype", Literal[tuple(sorted(accepted))]),
