@@ -1,7 +1,9 @@
 """Open Inference Protocol (V2) over REST: one input tensor per manifest column, JSON or binary.
 
-Input tensors become columns (`v2_tensors`), then plain records judged by the /predict record
-rules (`RecordRules`); outputs go back as JSON data or binary tensors (`v2_binary`).
+A small JSON request is read and judged in one msgspec pass (`v2_tensors.PlainRequests`); any
+other becomes columns (`v2_tensors.TensorReader`), judged a column at a time when long
+(`columnar.accept_columns`) or as plain records by the /predict record rules (`RecordRules`),
+which name every problem. Outputs go back as JSON data or binary tensors (`v2_binary`).
 """
 
 from __future__ import annotations
@@ -141,11 +143,7 @@ class V2Codec:
         if plain is not None:
             request, columns, records = plain
             wanted = self._wanted_outputs(request)
-            accepted = {
-                spec.name: model_column(spec, values)
-                for spec, values in zip(self.manifest.inputs, columns, strict=True)
-            }
-            predictions = run_counted(predictor, live, accepted, records)
+            predictions = run_counted(predictor, live, self._model_columns(columns), records)
             return self._encode(predictions, wanted, request.get("id") or request_id), predictions
         parsed, fallback = loads_allowing_nan(header)
         self._refuse_many_tensors(parsed)
@@ -180,13 +178,16 @@ class V2Codec:
             rows = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
             records = self.rules.validate(rows)
             # What validation accepted, as the model takes it: from the columns at hand.
-            accepted = {
-                spec.name: model_column(spec, values)
-                for spec, values in zip(self.manifest.inputs, columns, strict=True)
-            }
-            predictions = run_counted(predictor, live, accepted, records)
+            predictions = run_counted(predictor, live, self._model_columns(columns), records)
         response_id = request.get("id") or request_id
         return self._encode(predictions, wanted, response_id), predictions
+
+    def _model_columns(self, columns: list[list[Any]]) -> dict[str, npt.NDArray[Any]]:
+        """Accepted values, one list per input in manifest order, as the model takes them."""
+        return {
+            spec.name: model_column(spec, values)
+            for spec, values in zip(self.manifest.inputs, columns, strict=True)
+        }
 
     def _refuse_many_tensors(self, parsed: Any) -> None:
         """Far more input or output tensors than the model has: one problem, none validated."""

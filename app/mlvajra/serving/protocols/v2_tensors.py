@@ -1,7 +1,9 @@
 """V2 input tensors -> one column of plain values per manifest input (JSON data or binary).
 
-Only what is V2's own is checked here: names, datatypes, shapes, data lengths, binary sizes. The
-values themselves are judged afterwards by the /predict record rules (`RecordRules`).
+`TensorReader` checks only what is V2's own: names, datatypes, shapes, data lengths, binary
+sizes; the values are judged afterwards by the /predict record rules (`RecordRules`), or a column
+at a time (`columnar.accept_columns`). `PlainRequests` takes the common small JSON request whole,
+its values typed as `columnar` types them, and leaves any other to those two.
 """
 
 from __future__ import annotations
